@@ -1,0 +1,140 @@
+"""The exception tree of clinops_async.
+
+Every error the library raises on purpose derives from :class:`ClinopsError`. Errors from the
+SDKs (botocore, aiohttp, gcloud-aio) are translated at the backend boundary with ``raise ... from
+exc``, so callers never need to import an SDK to handle a failure::
+
+    ClinopsError
+    ├── ConfigurationError (ValueError)        bad argument, bad name, bad key, bad credentials file
+    ├── StoreError                             .uri
+    │   ├── ArtifactNotFoundError (FileNotFoundError)
+    │   ├── BucketNotFoundError (FileNotFoundError)
+    │   ├── ArtifactExistsError (FileExistsError)
+    │   ├── AccessDeniedError (PermissionError)
+    │   ├── IntegrityError                     checksum mismatch: the data is not returned
+    │   └── TransientStoreError                retries exhausted; .attempts
+    ├── SerializationError                     a DataFrame cannot be encoded or decoded
+    └── PipelineError
+        ├── ExecutionFailedError               .status .error .cause
+        └── ExecutionTimeoutError (TimeoutError)
+
+Misuse of an object (use after close, from another event loop, or after ``os.fork()``) is a plain
+``RuntimeError``. Messages name the artifact and what to do; they never contain DataFrame values or
+credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "ArtifactExistsError",
+    "ArtifactNotFoundError",
+    "BucketNotFoundError",
+    "ClinopsError",
+    "ConfigurationError",
+    "ExecutionFailedError",
+    "ExecutionTimeoutError",
+    "IntegrityError",
+    "PipelineError",
+    "SerializationError",
+    "StoreError",
+    "TransientStoreError",
+]
+
+
+class ClinopsError(Exception):
+    """Root of every error clinops_async raises on purpose."""
+
+
+class ConfigurationError(ClinopsError, ValueError):
+    """A bad argument: an invalid name, option, ARN or credentials file. Raised before any I/O."""
+
+
+class StoreError(ClinopsError):
+    """A store operation failed.
+
+    Attributes:
+        uri: The URI of the artifact (or bucket) the operation was about, when there is one.
+    """
+
+    def __init__(self, message: str, *, uri: str | None = None) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+class ArtifactNotFoundError(StoreError, FileNotFoundError):
+    """The artifact does not exist."""
+
+
+class BucketNotFoundError(StoreError, FileNotFoundError):
+    """The bucket (or local root directory) does not exist."""
+
+
+class ArtifactExistsError(StoreError, FileExistsError):
+    """``upload(..., overwrite=False)`` found an artifact already stored under that name."""
+
+
+class AccessDeniedError(StoreError, PermissionError):
+    """The credentials in use may not perform this operation."""
+
+
+class IntegrityError(StoreError):
+    """The bytes received do not match the checksum recorded for them; no data is returned."""
+
+
+class TransientStoreError(StoreError):
+    """A retryable failure (throttling, 5xx, dropped connection) persisted through every retry.
+
+    Attributes:
+        attempts: How many attempts were made before giving up.
+    """
+
+    def __init__(self, message: str, *, uri: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message, uri=uri)
+        self.attempts = attempts
+
+
+class SerializationError(ClinopsError):
+    """A DataFrame cannot be encoded to (or decoded from) the store's format."""
+
+
+class PipelineError(ClinopsError):
+    """A Step Functions pipeline operation failed."""
+
+
+class ExecutionFailedError(PipelineError):
+    """An execution ended in a state other than SUCCEEDED.
+
+    Attributes:
+        execution_arn: The execution.
+        status: ``FAILED``, ``TIMED_OUT`` or ``ABORTED``.
+        error: The error name reported by Step Functions, if any.
+        cause: The cause reported by Step Functions, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution_arn: str,
+        status: str,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.execution_arn = execution_arn
+        self.status = status
+        self.error = error
+        self.cause = cause
+
+
+class ExecutionTimeoutError(PipelineError, TimeoutError):
+    """``wait()`` gave up before the execution reached a terminal state (the execution goes on).
+
+    Attributes:
+        execution_arn: The execution that is still running.
+    """
+
+    def __init__(self, message: str, *, execution_arn: str) -> None:
+        super().__init__(message)
+        self.execution_arn = execution_arn

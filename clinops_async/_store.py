@@ -1,0 +1,659 @@
+"""The store logic, written once over the primitives of :mod:`clinops_async._backend`.
+
+Upload: encode in a worker thread, CRC32C the bytes, then one request (small artifacts) or concurrent
+parts (large ones); a failed or cancelled multipart upload is aborted. Download: a first ranged read
+returns the size and metadata; the rest arrives as concurrent ranged reads into one buffer, verified
+against the recorded CRC32C before it is decoded (in a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import anyio
+import crc32c as _crc32c_impl
+import pandas as pd
+
+from . import _codecs
+from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ._codecs import StorageFormat
+from ._config import RetryConfig, TransferConfig
+from ._exceptions import (
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    IntegrityError,
+    TransientStoreError,
+)
+from ._names import list_prefix, name_from_key, object_key, validate_name, validate_prefix
+from ._retry import retry
+
+__all__ = ["ArtifactInfo", "AsyncPipelineStore", "BulkResult", "TransferOutcome", "crc32c_b64"]
+
+logger = logging.getLogger("clinops_async")
+T = TypeVar("T")
+
+META_CRC = "clinops-crc32c"
+META_ROWS = "clinops-rows"
+META_COLUMNS = "clinops-columns"
+META_FORMAT = "clinops-format"
+
+#: Buffers at least this large are checksummed in a worker thread, in slices.
+_THREAD_CRC_BYTES = 1 << 20
+_CRC_SLICE = 8 << 20
+#: How often a download restarts when the object is replaced while it is being read.
+_CHANGED_RESTARTS = 3
+
+
+def _crc32c_sync(data: memoryview) -> int:
+    crc = 0
+    for start in range(0, len(data), _CRC_SLICE):
+        crc = _crc32c_impl.crc32c(data[start : start + _CRC_SLICE], crc)
+    return int(crc)
+
+
+def _b64(crc: int) -> str:
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+
+
+def crc32c_b64(data: bytes | bytearray | memoryview) -> str:
+    """CRC32C of ``data`` as S3 and GCS spell it: base64 of the big-endian 4 bytes."""
+    return _b64(_crc32c_sync(memoryview(data)))
+
+
+async def _crc32c(data: memoryview) -> str:
+    if len(data) < _THREAD_CRC_BYTES:
+        return _b64(_crc32c_sync(data))
+    return _b64(await anyio.to_thread.run_sync(_crc32c_sync, data))
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What a store knows about one artifact, without downloading it.
+
+    Attributes:
+        name: The artifact name, as given to ``upload``.
+        uri: Its full URI.
+        size: Stored size in bytes.
+        checksum: CRC32C of the stored bytes (base64), or None for objects not written by us.
+        last_modified: When it was last written (time-zone aware), when the backend reports it.
+        rows: Row count recorded by ``upload`` (None for foreign objects).
+        columns: Column count recorded by ``upload`` (None for foreign objects).
+        content_type: The stored content type.
+    """
+
+    name: str
+    uri: str
+    size: int
+    checksum: str | None
+    last_modified: datetime | None
+    rows: int | None
+    columns: int | None
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class TransferOutcome(Generic[T]):
+    """The result of one item of ``upload_many`` / ``download_many``.
+
+    Attributes:
+        name: The artifact name.
+        uri: Its URI (empty when the name itself was invalid).
+        value: The URI (uploads) or the DataFrame (downloads) when it succeeded, else None.
+        error: The exception when it failed, else None.
+    """
+
+    name: str
+    uri: str
+    value: T | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class BulkResult(Sequence[TransferOutcome[T]]):
+    """Per-item outcomes of a bulk transfer, in the order the items were given.
+
+    One failure never hides the others: look at :attr:`failed`, or call :meth:`raise_for_errors`.
+    """
+
+    def __init__(self, outcomes: list[TransferOutcome[T]]) -> None:
+        self._outcomes = outcomes
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._outcomes[index]
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def __repr__(self) -> str:
+        return f"<BulkResult {len(self.succeeded)} succeeded, {len(self.failed)} failed>"
+
+    @property
+    def ok(self) -> bool:
+        """True when every item succeeded."""
+        return not self.failed
+
+    @property
+    def succeeded(self) -> list[TransferOutcome[T]]:
+        return [o for o in self._outcomes if o.ok]
+
+    @property
+    def failed(self) -> list[TransferOutcome[T]]:
+        return [o for o in self._outcomes if not o.ok]
+
+    @property
+    def values(self) -> dict[str, T]:
+        """``{name: value}`` of the items that succeeded (URIs or DataFrames)."""
+        return {o.name: o.value for o in self._outcomes if o.ok and o.value is not None}
+
+    def raise_for_errors(self) -> None:
+        """Raise an ``ExceptionGroup`` of every failure, if any item failed."""
+        errors = [o.error for o in self.failed if isinstance(o.error, Exception)]
+        if errors:
+            raise ExceptionGroup(f"{len(errors)} of {len(self)} transfers failed", errors)
+
+
+ProgressCallback = Callable[[TransferOutcome[Any], int, int], None]
+
+
+async def _run_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``jobs`` with at most ``limit`` in flight; the first error cancels the rest and is raised."""
+    iterator = iter(jobs)
+    first_error: list[BaseException] = []
+
+    async def worker(scope: anyio.CancelScope) -> None:
+        for job in iterator:
+            try:
+                await job()
+            except Exception as exc:
+                if not first_error:
+                    first_error.append(exc)
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(limit):
+            tg.start_soon(worker, tg.cancel_scope)
+    if first_error:
+        raise first_error[0]
+
+
+class AsyncPipelineStore:
+    """Shared implementation of the async artifact stores (S3, GCS, local)."""
+
+    _backend: Backend
+
+    def __init__(
+        self,
+        prefix: str,
+        format: StorageFormat | str,
+        *,
+        compression: str,
+        transfer: TransferConfig | None,
+        retry: RetryConfig | None,
+    ) -> None:
+        self.prefix = validate_prefix(prefix)
+        self.format = _codecs.coerce_format(format)
+        if compression not in ("snappy", "zstd", "gzip", "brotli", "lz4", "none"):
+            raise ConfigurationError(
+                f"compression must be one of snappy, zstd, gzip, brotli, lz4, none; got {compression!r}"
+            )
+        self.compression = compression
+        if transfer is not None and not isinstance(transfer, TransferConfig):
+            raise ConfigurationError("transfer must be a TransferConfig")
+        if retry is not None and not isinstance(retry, RetryConfig):
+            raise ConfigurationError("retry must be a RetryConfig")
+        self.transfer = transfer or TransferConfig()
+        self.retry_config = retry or RetryConfig()
+        self._state = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open_lock: asyncio.Lock | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self._ready()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the store's network client. Idempotent; the store cannot be used afterwards."""
+        if self._state == "open":
+            self._state = "closed"
+            await self._backend.aclose()
+        self._state = "closed"
+
+    async def _ready(self) -> Backend:
+        loop = asyncio.get_running_loop()
+        if self._state == "closed":
+            raise RuntimeError(f"{type(self).__name__} is closed; create a new store")
+        if self._loop is None:
+            self._loop = loop
+            self._open_lock = asyncio.Lock()
+        elif self._loop is not loop:
+            raise RuntimeError(
+                f"{type(self).__name__} is bound to the event loop it was first used on; "
+                "create one store per event loop"
+            )
+        if self._state == "new":
+            assert self._open_lock is not None
+            async with self._open_lock:
+                if self._state == "new":
+                    await self._backend.open()
+                    self._state = "open"
+        return self._backend
+
+    # -- names -----------------------------------------------------------------------------------
+
+    def key(self, name: str) -> str:
+        """The object key of artifact ``name`` (validated; no I/O)."""
+        return object_key(self.prefix, name, self.format.value)
+
+    def uri(self, name: str) -> str:
+        """The URI of artifact ``name`` (validated; no I/O)."""
+        return self._backend.uri(self.key(name))
+
+    # -- single artifacts ------------------------------------------------------------------------
+
+    async def upload(self, df: pd.DataFrame, name: str, *, overwrite: bool = True) -> str:
+        """Encode ``df`` and store it as artifact ``name``.
+
+        Small artifacts go up in one request; artifacts of at least
+        ``TransferConfig.multipart_threshold`` bytes go up as concurrent parts. The CRC32C of the
+        encoded bytes is sent with the data and recorded with the artifact, with its row and column
+        counts. A failed or cancelled upload leaves nothing behind, and the previous version (if
+        any) intact.
+
+        Args:
+            df: The DataFrame. Column names must be unique strings.
+            name: Artifact name relative to the store prefix, e.g. ``"features/windows_2024_01"``.
+            overwrite: When False, never replace an existing artifact (an atomic conditional write).
+
+        Returns:
+            The artifact's URI, e.g. ``s3://bucket/prefix/features/windows_2024_01.parquet``.
+
+        Raises:
+            ConfigurationError: The name is invalid (before any I/O).
+            SerializationError: The DataFrame cannot be encoded (nothing is written).
+            ArtifactExistsError: ``overwrite=False`` and the artifact exists.
+            TransientStoreError: Retries exhausted.
+            StoreError: Any other storage failure (missing bucket, access denied, ...).
+        """
+        key = self.key(name)
+        if not isinstance(overwrite, bool):
+            raise ConfigurationError("overwrite must be True or False")
+        backend = await self._ready()
+        encoded = await anyio.to_thread.run_sync(self._encode, df)
+        request = PutRequest(
+            key=key,
+            uri=backend.uri(key),
+            size=len(encoded.data),
+            content_type=self.format.content_type,
+            metadata={
+                META_CRC: await _crc32c(encoded.data),
+                META_ROWS: str(encoded.rows),
+                META_COLUMNS: str(encoded.columns),
+                META_FORMAT: self.format.value,
+            },
+            crc32c="",
+            overwrite=overwrite,
+        )
+        request = PutRequest(**{**request.__dict__, "crc32c": request.metadata[META_CRC]})
+        await self._put(backend, request, encoded.data)
+        logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
+        return request.uri
+
+    def _encode(self, df: pd.DataFrame) -> _codecs.Encoded:
+        return _codecs.encode(df, self.format, compression=self.compression)
+
+    async def _put(self, backend: Backend, request: PutRequest, data: memoryview) -> None:
+        if request.size < self.transfer.multipart_threshold:
+            attempts = 0
+
+            async def put_once() -> None:
+                nonlocal attempts
+                attempts += 1
+                try:
+                    await backend.put(request, data)
+                except ArtifactExistsError:
+                    # A retried conditional write may find the object its own first attempt stored.
+                    if attempts > 1 and await self._is_ours(backend, request):
+                        return
+                    raise
+
+            await retry(self.retry_config, put_once, what=f"upload of {request.uri}")
+            return
+        part_size = self.transfer.part_size_for(request.size)
+        if not request.overwrite:
+            # Fail fast before sending gigabytes; the final write is still conditional.
+            if await self._exists_key(backend, request.key):
+                raise ArtifactExistsError(
+                    f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
+                )
+        if not backend.supports_multipart:
+            await backend.put_large(request, data, part_size)
+            return
+        await self._multipart(backend, request, data, part_size)
+
+    async def _is_ours(self, backend: Backend, request: PutRequest) -> bool:
+        try:
+            meta = await backend.head(request.key)
+        except ArtifactNotFoundError:
+            return False
+        return meta.metadata.get(META_CRC) == request.crc32c and meta.size == request.size
+
+    async def _multipart(self, backend: Backend, request: PutRequest, data: memoryview, part_size: int) -> None:
+        cfg = self.retry_config
+        upload = await retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}")
+        count = -(-request.size // part_size)
+        parts: list[Any] = [None] * count
+
+        def job(index: int) -> Callable[[], Awaitable[None]]:
+            async def send() -> None:
+                chunk = data[index * part_size : (index + 1) * part_size]
+                crc = await _crc32c(chunk)
+                parts[index] = await retry(
+                    cfg,
+                    lambda: backend.upload_part(upload, index + 1, chunk, crc),
+                    what=f"part {index + 1}/{count} of {request.uri}",
+                )
+
+            return send
+
+        try:
+            await _run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
+            await retry(cfg, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}")
+        except BaseException:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+                try:
+                    await retry(cfg, lambda: backend.abort_multipart(upload), what=f"abort of {request.uri}")
+                except Exception:
+                    logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
+            raise
+
+    async def download(self, name: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Download artifact ``name`` and decode it.
+
+        Large artifacts arrive as concurrent ranged reads into one buffer. The bytes are checked
+        against the CRC32C recorded at upload before anything is decoded.
+
+        Args:
+            name: Artifact name relative to the store prefix.
+            columns: Only these columns (Parquet: the index comes too). None for all.
+
+        Returns:
+            The DataFrame, exactly as uploaded (Parquet).
+
+        Raises:
+            ConfigurationError: Invalid name, or a requested column is not in the artifact.
+            ArtifactNotFoundError: No such artifact.
+            IntegrityError: The bytes do not match their checksum; no data is returned.
+            SerializationError: The stored bytes are not a readable artifact of this format.
+            TransientStoreError: Retries exhausted.
+        """
+        key = self.key(name)
+        cols = self._check_columns(columns)
+        backend = await self._ready()
+        data = await self._fetch(backend, key)
+        uri = backend.uri(key)
+        return await anyio.to_thread.run_sync(
+            lambda: _codecs.decode(data, self.format, columns=cols, uri=uri)
+        )
+
+    @staticmethod
+    def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
+        if columns is None:
+            return None
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise ConfigurationError("columns must be a list of column names (strings)")
+        return list(columns)
+
+    async def _fetch(self, backend: Backend, key: str) -> memoryview | bytes:
+        cfg = self.retry_config
+        uri = backend.uri(key)
+        for restart in range(_CHANGED_RESTARTS + 1):
+            meta, first = await retry(
+                cfg, lambda: backend.read_first(key, self.transfer.part_size), what=f"download of {uri}"
+            )
+            if meta.size <= len(first):
+                data: memoryview | bytes = first
+            else:
+                buffer = bytearray(meta.size)
+                view = memoryview(buffer)
+                view[: len(first)] = first
+                size = self.transfer.part_size
+                starts = range(len(first), meta.size, size)
+
+                def job(start: int) -> Callable[[], Awaitable[None]]:
+                    async def read() -> None:
+                        await retry(
+                            cfg,
+                            lambda: backend.read_into(key, start, view[start : start + size], meta.etag),
+                            what=f"range {start} of {uri}",
+                        )
+
+                    return read
+
+                try:
+                    await _run_limited(self.transfer.max_concurrency, (job(s) for s in starts))
+                except ObjectChangedError:
+                    if restart == _CHANGED_RESTARTS:
+                        raise TransientStoreError(
+                            f"{uri} kept changing while it was being downloaded", uri=uri
+                        ) from None
+                    continue
+                data = view
+            await self._verify(meta, data, uri)
+            return data
+        raise AssertionError("unreachable")
+
+    async def _verify(self, meta: ObjectMeta, data: memoryview | bytes, uri: str) -> None:
+        expected = meta.metadata.get(META_CRC) or meta.server_crc32c
+        if expected is None:
+            logger.debug("%s carries no CRC32C; its bytes are not verified", uri)
+            return
+        if len(data) != meta.size:
+            raise IntegrityError(f"{uri}: received {len(data)} bytes, expected {meta.size}", uri=uri)
+        actual = await _crc32c(memoryview(data))
+        if actual != expected:
+            raise IntegrityError(
+                f"{uri} failed its integrity check (CRC32C {actual}, recorded {expected}); "
+                "the data was not returned. Retry the download; if it persists the stored object is damaged",
+                uri=uri,
+            )
+
+    async def exists(self, name: str) -> bool:
+        """True when artifact ``name`` exists.
+
+        Raises:
+            ConfigurationError: Invalid name.
+        """
+        key = self.key(name)
+        return await self._exists_key(await self._ready(), key)
+
+    async def _exists_key(self, backend: Backend, key: str) -> bool:
+        try:
+            await retry(self.retry_config, lambda: backend.head(key), what=f"check of {backend.uri(key)}")
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    async def info(self, name: str) -> ArtifactInfo:
+        """Size, checksum, last-modified time, and the row and column counts recorded at upload.
+
+        Raises:
+            ConfigurationError: Invalid name.
+            ArtifactNotFoundError: No such artifact.
+        """
+        key = self.key(name)
+        backend = await self._ready()
+        meta = await retry(self.retry_config, lambda: backend.head(key), what=f"info of {backend.uri(key)}")
+        return ArtifactInfo(
+            name=name,
+            uri=backend.uri(key),
+            size=meta.size,
+            checksum=meta.metadata.get(META_CRC) or meta.server_crc32c,
+            last_modified=meta.last_modified,
+            rows=_int_or_none(meta.metadata.get(META_ROWS)),
+            columns=_int_or_none(meta.metadata.get(META_COLUMNS)),
+            content_type=meta.content_type,
+        )
+
+    async def delete(self, name: str, *, missing_ok: bool = False) -> None:
+        """Delete artifact ``name``.
+
+        Args:
+            name: Artifact name.
+            missing_ok: When True, a missing artifact is not an error.
+
+        Raises:
+            ConfigurationError: Invalid name.
+            ArtifactNotFoundError: The artifact does not exist (unless ``missing_ok``).
+        """
+        key = self.key(name)
+        backend = await self._ready()
+        if not missing_ok and not await self._exists_key(backend, key):
+            raise ArtifactNotFoundError(f"{backend.uri(key)} does not exist", uri=backend.uri(key))
+        await retry(self.retry_config, lambda: backend.delete(key), what=f"delete of {backend.uri(key)}")
+
+    async def list_artifacts(self, prefix: str = "") -> list[str]:
+        """Names of the artifacts under ``prefix`` (a plain string prefix), sorted.
+
+        Names are relative to the store prefix, without the extension, so each can be passed to
+        ``download``. Every page of the listing is read.
+
+        Raises:
+            ConfigurationError: Invalid prefix.
+        """
+        key_prefix = list_prefix(self.prefix, prefix)
+        backend = await self._ready()
+        ext = self.format.value
+
+        async def collect() -> list[str]:
+            names = []
+            async for key in backend.iter_keys(key_prefix):
+                name = name_from_key(self.prefix, key, ext)
+                if name is not None:
+                    names.append(name)
+            return names
+
+        return sorted(await retry(self.retry_config, collect, what=f"listing of {backend.uri(key_prefix)}"))
+
+    # -- bulk ------------------------------------------------------------------------------------
+
+    async def upload_many(
+        self,
+        frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+        *,
+        overwrite: bool = True,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> BulkResult[str]:
+        """Upload many artifacts at once, with at most ``concurrency`` in flight.
+
+        Args:
+            frames: ``{name: DataFrame}`` or ``(name, DataFrame)`` pairs.
+            overwrite: As for ``upload``.
+            concurrency: Artifacts in flight (default ``TransferConfig.bulk_concurrency``).
+            progress: Called as ``progress(outcome, done, total)`` after each artifact.
+
+        Returns:
+            A BulkResult with one outcome per artifact, in input order (value: the URI).
+
+        Raises:
+            ConfigurationError: An invalid name or option, before anything is sent.
+        """
+        items = list(frames.items() if isinstance(frames, Mapping) else frames)
+        names = [self._bulk_name(item) for item in items]
+        return await self._bulk(
+            names, lambda i: self.upload(items[i][1], names[i], overwrite=overwrite), concurrency, progress
+        )
+
+    async def download_many(
+        self,
+        names: Iterable[str],
+        *,
+        columns: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> BulkResult[pd.DataFrame]:
+        """Download many artifacts at once, with at most ``concurrency`` in flight.
+
+        Returns:
+            A BulkResult with one outcome per name, in input order (value: the DataFrame);
+            ``result.values`` is ``{name: DataFrame}`` of those that arrived.
+
+        Raises:
+            ConfigurationError: An invalid name or option, before anything is sent.
+        """
+        listed = list(names) if not isinstance(names, str) else [names]
+        for name in listed:
+            self.key(name)
+        cols = self._check_columns(columns)
+        return await self._bulk(listed, lambda i: self.download(listed[i], columns=cols), concurrency, progress)
+
+    def _bulk_name(self, item: object) -> str:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise ConfigurationError("upload_many takes {name: DataFrame} or (name, DataFrame) pairs")
+        name = item[0]
+        self.key(name)
+        return str(name)
+
+    async def _bulk(
+        self,
+        names: list[str],
+        action: Callable[[int], Awaitable[T]],
+        concurrency: int | None,
+        progress: ProgressCallback | None,
+    ) -> BulkResult[T]:
+        limit = self.transfer.bulk_concurrency if concurrency is None else concurrency
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigurationError(f"concurrency must be a positive integer; got {concurrency!r}")
+        if progress is not None and not callable(progress):
+            raise ConfigurationError("progress must be a callable")
+        if len(set(names)) != len(names):
+            raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
+        await self._ready()
+        outcomes: list[TransferOutcome[T]] = [TransferOutcome(n, "") for n in names]
+        done = 0
+
+        def job(index: int) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                nonlocal done
+                name = names[index]
+                uri = self.uri(name)
+                try:
+                    value = await action(index)
+                    outcome: TransferOutcome[T] = TransferOutcome(name, uri, value=value)
+                except Exception as exc:
+                    outcome = TransferOutcome(name, uri, error=exc)
+                outcomes[index] = outcome
+                done += 1
+                if progress is not None:
+                    progress(outcome, done, len(names))
+
+            return run
+
+        await _run_limited(min(limit, max(1, len(names))), (job(i) for i in range(len(names))))
+        return BulkResult(outcomes)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,42 @@
+"""Shared fixtures: one real local server per test session, isolated per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import Server, moto_reset, start_moto
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Server]:
+    for key, value in AWS_TEST_ENV.items():
+        os.environ.setdefault(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    server = start_moto()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: Server) -> Server:
+    """The moto server, with all state from earlier tests cleared."""
+    moto_reset(moto_server.url)
+    return moto_server
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
