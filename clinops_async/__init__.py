@@ -19,8 +19,11 @@ from ._exceptions import (
     StoreError,
     TransientStoreError,
 )
+from ._local import AsyncLocalPipelineStore
+from ._open import open_store
 from ._s3 import AsyncS3PipelineStore
-from ._store import ArtifactInfo, BulkResult, TransferOutcome
+from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, TransferOutcome
+from ._sync import LocalPipelineStore, S3PipelineStore
 from ._version import __version__
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
+    "AsyncLocalPipelineStore",
+    "AsyncPipelineStore",
     "AsyncS3PipelineStore",
     "BucketNotFoundError",
     "BulkResult",
@@ -36,8 +41,10 @@ __all__ = [
     "ExecutionFailedError",
     "ExecutionTimeoutError",
     "IntegrityError",
+    "LocalPipelineStore",
     "PipelineError",
     "RetryConfig",
+    "S3PipelineStore",
     "SerializationError",
     "StorageFormat",
     "StoreError",
@@ -45,4 +52,5 @@ __all__ = [
     "TransferOutcome",
     "TransientStoreError",
     "__version__",
+    "open_store",
 ]

@@ -56,10 +56,10 @@ class Backend(abc.ABC):
     def uri(self, key: str) -> str:
         return f"{self.scheme}://{self.bucket}/{key}"
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Open network clients. Called once, on the event loop the store will use."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release network clients."""
 
     @abc.abstractmethod

@@ -21,23 +21,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._exceptions import ConfigurationError, SerializationError
+from ._exceptions import ConfigurationError, IntegrityError, SerializationError
 
 __all__ = ["Encoded", "StorageFormat", "decode", "encode"]
 
 _META_KEY = b"clinops_async"
 
 
-class StorageFormat(str, enum.Enum):
+class StorageFormat(enum.StrEnum):
     """How artifacts are serialised; the value doubles as the file extension."""
 
     PARQUET = "parquet"
     """Apache Parquet (default): typed, compressed, column-projectable; efficient for wide frames."""
     CSV = "csv"
     """CSV, for tools that cannot read Parquet. Dtypes and the index are not preserved."""
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def content_type(self) -> str:
@@ -55,7 +52,7 @@ class Encoded:
 
 def coerce_format(value: object) -> StorageFormat:
     try:
-        return StorageFormat(value)
+        return StorageFormat(value)  # type: ignore[arg-type]
     except ValueError:
         raise ConfigurationError(
             f"format must be StorageFormat.PARQUET or StorageFormat.CSV; got {value!r}"
@@ -139,7 +136,8 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
     """Decode an artifact's bytes (any buffer) into a DataFrame, optionally only ``columns``."""
     if fmt is StorageFormat.CSV:
         try:
-            return pd.read_csv(io.BytesIO(data), usecols=columns)
+            frame: pd.DataFrame = pd.read_csv(io.BytesIO(data), usecols=columns)
+            return frame
         except ValueError as exc:
             if columns is not None and "Usecols" in str(exc):
                 raise ConfigurationError(f"{uri}: some of the columns {columns} are not in the artifact") from None
@@ -155,10 +153,15 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
             if missing:
                 raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
         table = parquet.read(columns=columns, use_pandas_metadata=True)
-        df = table.to_pandas()
+        df: pd.DataFrame = table.to_pandas()
     except ConfigurationError:
         raise
-    except (pa.ArrowException, OSError, ValueError):
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if "checksum" in str(exc).lower() or "crc" in str(exc).lower():
+            raise IntegrityError(
+                f"{uri} failed its Parquet page checksum: the stored bytes are damaged; no data was returned",
+                uri=uri or None,
+            ) from None
         raise SerializationError(f"{uri} is not a readable Parquet file (damaged or another format)") from None
     extra = json.loads((schema.metadata or {}).get(_META_KEY, b"{}"))
     freq = extra.get("index_freq")

@@ -77,7 +77,7 @@ class _LoopThread:
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self.portal.stop_from_external_thread(cancel_remaining=True)
+            self.portal.call(self.portal.stop, True)
             self._thread.join(timeout=_CLEANUP_WAIT)
 
 
@@ -133,8 +133,8 @@ class Lease:
             raise RuntimeError(f"this {self._owner_name} is closed; create a new one")
         return self._loop
 
-    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``await func(*args)`` on the loop thread and return its result.
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run ``await func(*args, **kwargs)`` on the loop thread and return its result.
 
         If the calling thread is interrupted (``KeyboardInterrupt``) the task is cancelled, and the
         call waits for the task's clean-up to finish before re-raising.
@@ -144,7 +144,7 @@ class Lease:
 
         async def run() -> T:
             try:
-                return await func(*args)
+                return await func(*args, **kwargs)
             finally:
                 finished.set()
 

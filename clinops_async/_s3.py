@@ -69,7 +69,7 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientStoreError(f"{uri}: the server answered {code or status}", uri=uri)
         if code == "InvalidRange" or status == 416:
-            return exc
+            return StoreError(f"{uri}: the requested range is not satisfiable", uri=uri)
         return StoreError(f"{uri}: S3 refused the request ({code or status})", uri=uri)
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return ConfigurationError(

@@ -32,7 +32,7 @@ from ._exceptions import (
     IntegrityError,
     TransientStoreError,
 )
-from ._names import list_prefix, name_from_key, object_key, validate_name, validate_prefix
+from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._retry import retry
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "BulkResult", "TransferOutcome", "crc32c_b64"]
@@ -423,43 +423,38 @@ class AsyncPipelineStore:
         return list(columns)
 
     async def _fetch(self, backend: Backend, key: str) -> memoryview | bytes:
+        uri = backend.uri(key)
+        for _ in range(_CHANGED_RESTARTS):
+            try:
+                return await self._fetch_once(backend, key)
+            except ObjectChangedError:
+                logger.debug("%s changed while it was being read; reading it again", uri)
+        raise TransientStoreError(f"{uri} kept changing while it was being downloaded", uri=uri)
+
+    async def _fetch_once(self, backend: Backend, key: str) -> memoryview | bytes:
         cfg = self.retry_config
         uri = backend.uri(key)
-        for restart in range(_CHANGED_RESTARTS + 1):
-            meta, first = await retry(
-                cfg, lambda: backend.read_first(key, self.transfer.part_size), what=f"download of {uri}"
-            )
-            if meta.size <= len(first):
-                data: memoryview | bytes = first
-            else:
-                buffer = bytearray(meta.size)
-                view = memoryview(buffer)
-                view[: len(first)] = first
-                size = self.transfer.part_size
-                starts = range(len(first), meta.size, size)
+        size = self.transfer.part_size
+        meta, first = await retry(cfg, lambda: backend.read_first(key, size), what=f"download of {uri}")
+        if meta.size <= len(first):
+            await self._verify(meta, first, uri)
+            return first
+        view = memoryview(bytearray(meta.size))
+        view[: len(first)] = first
 
-                def job(start: int) -> Callable[[], Awaitable[None]]:
-                    async def read() -> None:
-                        await retry(
-                            cfg,
-                            lambda: backend.read_into(key, start, view[start : start + size], meta.etag),
-                            what=f"range {start} of {uri}",
-                        )
+        def job(start: int) -> Callable[[], Awaitable[None]]:
+            async def read() -> None:
+                await retry(
+                    cfg,
+                    lambda: backend.read_into(key, start, view[start : start + size], meta.etag),
+                    what=f"range {start} of {uri}",
+                )
 
-                    return read
+            return read
 
-                try:
-                    await _run_limited(self.transfer.max_concurrency, (job(s) for s in starts))
-                except ObjectChangedError:
-                    if restart == _CHANGED_RESTARTS:
-                        raise TransientStoreError(
-                            f"{uri} kept changing while it was being downloaded", uri=uri
-                        ) from None
-                    continue
-                data = view
-            await self._verify(meta, data, uri)
-            return data
-        raise AssertionError("unreachable")
+        await _run_limited(self.transfer.max_concurrency, (job(s) for s in range(len(first), meta.size, size)))
+        await self._verify(meta, view, uri)
+        return view
 
     async def _verify(self, meta: ObjectMeta, data: memoryview | bytes, uri: str) -> None:
         expected = meta.metadata.get(META_CRC) or meta.server_crc32c

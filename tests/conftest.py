@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.backends import LocalEnv, S3Env, StoreEnv
 from tests.servers import Server, moto_reset, start_moto
 
 AWS_TEST_ENV = {
@@ -40,3 +42,24 @@ def moto(moto_server: Server) -> Server:
 @pytest.fixture
 def bucket_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+# -- one behavioural suite over every store backend ------------------------------------------------
+#
+# A backend is a name in STORE_BACKENDS and a branch in `store_env`; tests that take `store_env`
+# run once per backend. `store_env.make(prefix=..., **options)` returns a fresh async store on an
+# isolated bucket (or directory), and `store_env.raw` gives byte-level access for the tests that
+# must inspect or damage what is stored.
+
+STORE_BACKENDS = ["local", "s3"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> StoreEnv:
+    backend = request.param
+    if backend == "local":
+        return LocalEnv(tmp_path / "store")
+    if backend == "s3":
+        server = request.getfixturevalue("moto")
+        return S3Env(server.url)
+    raise AssertionError(backend)

@@ -1,0 +1,229 @@
+"""Behaviour every store shares (local, S3, GCS), run once per backend against real local servers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from clinops_async import (
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    IntegrityError,
+    SerializationError,
+    StorageFormat,
+    TransferConfig,
+)
+from tests.backends import StoreEnv
+from tests.frames import hourly_series, icu_windows, wide_frame
+
+
+async def test_round_trip_is_exact_and_uri_follows_original_layout(store_env: StoreEnv) -> None:
+    df = icu_windows()
+    async with store_env.make("clinops/prod/v2/") as store:
+        uri = await store.upload(df, "features/windows_2024_01")
+        assert uri.endswith("clinops/prod/v2/features/windows_2024_01.parquet")
+        if store_env.scheme != "file":
+            assert uri == f"{store_env.scheme}://{store_env.bucket}/clinops/prod/v2/features/windows_2024_01.parquet"
+        out = await store.download("features/windows_2024_01")
+    pd.testing.assert_frame_equal(out, df)
+
+
+async def test_datetime_index_frequency_survives(store_env: StoreEnv) -> None:
+    df = hourly_series()
+    async with store_env.make() as store:
+        await store.upload(df, "series")
+        out = await store.download("series")
+    pd.testing.assert_frame_equal(out, df)
+    assert out.index.freqstr == "h"
+
+
+async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: StoreEnv) -> None:
+    df = pd.DataFrame({"subject_id": [10000001, 10000002], "heart_rate": [80.5, 91.0]})
+    async with store_env.make("p", format=StorageFormat.CSV) as store:
+        uri = await store.upload(df, "vitals")
+        assert uri.endswith("p/vitals.csv")
+        assert "p/vitals.csv" in store_env.keys()
+        pd.testing.assert_frame_equal(await store.download("vitals"), df)
+        assert await store.list_artifacts() == ["vitals"]
+
+
+async def test_list_artifacts_returns_sorted_relative_names(store_env: StoreEnv) -> None:
+    df = pd.DataFrame({"a": [1]})
+    async with store_env.make("clinops/prod") as store:
+        for name in ["features/b", "features/a", "labels/x", "features/sub/c"]:
+            await store.upload(df, name)
+        store_env.put_bytes("clinops/prod/features/notes.txt", b"not an artifact")
+        store_env.put_bytes("clinops/production/features/z.parquet", b"other prefix")
+        assert await store.list_artifacts("features/") == ["features/a", "features/b", "features/sub/c"]
+        assert await store.list_artifacts() == ["features/a", "features/b", "features/sub/c", "labels/x"]
+        assert await store.list_artifacts("feat") == ["features/a", "features/b", "features/sub/c"]
+        for name in await store.list_artifacts():
+            assert (await store.download(name)).equals(df)
+
+
+async def test_list_artifacts_reads_every_page(store_env: StoreEnv) -> None:
+    df = pd.DataFrame({"a": [1]})
+    async with store_env.make("many") as store:
+        result = await store.upload_many({f"item/{i:04d}": df for i in range(1_050)})
+        assert result.ok
+        names = await store.list_artifacts("item/")
+    assert names == [f"item/{i:04d}" for i in range(1_050)]
+
+
+async def test_exists_info_delete(store_env: StoreEnv) -> None:
+    df = icu_windows(stays=2, hours=3)
+    async with store_env.make("p") as store:
+        assert not await store.exists("a")
+        await store.upload(df, "a")
+        assert await store.exists("a")
+        info = await store.info("a")
+        assert (info.name, info.rows, info.columns) == ("a", 6, df.shape[1])
+        assert info.size == len(store_env.get_bytes("p/a.parquet"))
+        assert info.last_modified is not None and info.last_modified.tzinfo is not None
+        await store.delete("a")
+        assert not await store.exists("a")
+        with pytest.raises(ArtifactNotFoundError):
+            await store.delete("a")
+        await store.delete("a", missing_ok=True)
+        with pytest.raises(ArtifactNotFoundError):
+            await store.info("a")
+
+
+async def test_missing_artifact_raises_not_found_naming_it(store_env: StoreEnv) -> None:
+    async with store_env.make("p") as store:
+        with pytest.raises(ArtifactNotFoundError) as caught:
+            await store.download("nope")
+    assert caught.value.uri is not None and caught.value.uri.endswith("p/nope.parquet")
+    assert isinstance(caught.value, FileNotFoundError)
+
+
+async def test_overwrite_false_never_replaces(store_env: StoreEnv) -> None:
+    first, second = pd.DataFrame({"v": [1]}), pd.DataFrame({"v": [2]})
+    async with store_env.make() as store:
+        await store.upload(first, "x", overwrite=False)
+        with pytest.raises(ArtifactExistsError):
+            await store.upload(second, "x", overwrite=False)
+        pd.testing.assert_frame_equal(await store.download("x"), first)
+        await store.upload(second, "x")
+        pd.testing.assert_frame_equal(await store.download("x"), second)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "/abs", "a/../b", "..", "a//b", "a/", "back\\slash", "ctrl\x00char", "tab\tname", "./a", "é" * 600],
+)
+async def test_invalid_names_rejected_before_any_io(store_env: StoreEnv, name: str) -> None:
+    async with store_env.make("p") as store:
+        before = store_env.keys()
+        with pytest.raises(ConfigurationError):
+            await store.upload(pd.DataFrame({"a": [1]}), name)
+        with pytest.raises(ConfigurationError):
+            await store.download(name)
+        with pytest.raises(ConfigurationError):
+            await store.exists(name)
+        assert store_env.keys() == before
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({1: [1.0], "b": [2.0]}),
+        pd.DataFrame([[1, 2]], columns=["a", "a"]),
+        pd.DataFrame({"mixed": [1, "x", 2.5]}),
+        "not a frame",
+    ],
+    ids=["non-string-column", "duplicate-columns", "mixed-object-column", "not-a-frame"],
+)
+async def test_unencodable_frames_raise_serialization_error_and_keep_previous(
+    store_env: StoreEnv, frame: object
+) -> None:
+    good = pd.DataFrame({"a": [1.0]})
+    async with store_env.make() as store:
+        await store.upload(good, "x")
+        before = store_env.get_bytes("x.parquet")
+        with pytest.raises(SerializationError) as caught:
+            await store.upload(frame, "x")  # type: ignore[arg-type]
+        assert "secret" not in str(caught.value)
+        assert store_env.get_bytes("x.parquet") == before
+
+
+async def test_serialization_error_never_quotes_values(store_env: StoreEnv) -> None:
+    frame = pd.DataFrame({"note": [1, "SYNTHETIC-PATIENT-NAME", 2.5]})
+    async with store_env.make() as store:
+        with pytest.raises(SerializationError) as caught:
+            await store.upload(frame, "x")
+    assert "SYNTHETIC-PATIENT-NAME" not in str(caught.value)
+    assert "note" in str(caught.value)
+
+
+async def test_column_projection(store_env: StoreEnv) -> None:
+    df = icu_windows()
+    async with store_env.make() as store:
+        await store.upload(df, "w")
+        out = await store.download("w", columns=["heart_rate", "care_unit"])
+        pd.testing.assert_frame_equal(out, df[["heart_rate", "care_unit"]])
+        with pytest.raises(ConfigurationError):
+            await store.download("w", columns=["no_such_column"])
+
+
+async def test_corrupted_bytes_raise_integrity_error(store_env: StoreEnv) -> None:
+    # Cloud stores check the CRC32C recorded at upload; the local store relies on Parquet page CRCs.
+    df = wide_frame(2_000, 5)
+    async with store_env.make() as store:
+        await store.upload(df, "x")
+        data = bytearray(store_env.get_bytes("x.parquet"))
+        data[len(data) // 2] ^= 0xFF
+        store_env.put_bytes("x.parquet", bytes(data), store_env.metadata("x.parquet"))
+        with pytest.raises(IntegrityError):
+            await store.download("x")
+
+
+async def test_bulk_results_are_per_item(store_env: StoreEnv) -> None:
+    frames = {f"batch/{i}": icu_windows(stays=1, hours=2, seed=i) for i in range(20)}
+    frames_with_bad = {**frames, "batch/bad": pd.DataFrame({"m": [1, "x"]})}
+    seen: list[tuple[str, int, int]] = []
+    async with store_env.make() as store:
+        result = await store.upload_many(
+            frames_with_bad, concurrency=4, progress=lambda o, done, total: seen.append((o.name, done, total))
+        )
+        assert len(result) == 21 and not result.ok
+        assert [o.name for o in result.failed] == ["batch/bad"]
+        assert isinstance(result.failed[0].error, SerializationError)
+        assert sorted(n for n, _, _ in seen) == sorted(frames_with_bad)
+        assert [d for _, d, _ in seen] == list(range(1, 22))
+        down = await store.download_many([*frames, "batch/missing"], concurrency=4)
+        assert [o.name for o in down.failed] == ["batch/missing"]
+        assert isinstance(down.failed[0].error, ArtifactNotFoundError)
+        for name, df in frames.items():
+            pd.testing.assert_frame_equal(down.values[name], df)
+        with pytest.raises(ExceptionGroup):
+            down.raise_for_errors()
+
+
+async def test_bulk_rejects_invalid_names_before_any_io(store_env: StoreEnv) -> None:
+    async with store_env.make() as store:
+        with pytest.raises(ConfigurationError):
+            await store.upload_many({"ok": pd.DataFrame({"a": [1]}), "../bad": pd.DataFrame({"a": [1]})})
+        assert store_env.keys() == []
+        with pytest.raises(ConfigurationError):
+            await store.upload_many({"ok": pd.DataFrame({"a": [1]})}, concurrency=0)
+
+
+async def test_multipart_path_round_trips(store_env: StoreEnv) -> None:
+    mib = 1024 * 1024
+    df = wide_frame(120_000, 20)  # ~19 MB of Parquet
+    transfer = TransferConfig(multipart_threshold=5 * mib, part_size=5 * mib, max_concurrency=4)
+    async with store_env.make(transfer=transfer) as store:
+        await store.upload(df, "big")
+        pd.testing.assert_frame_equal(await store.download("big"), df)
+        assert (await store.info("big")).rows == 120_000
+    assert store_env.incomplete_uploads() == 0
+
+
+async def test_use_after_close_is_a_runtime_error(store_env: StoreEnv) -> None:
+    store = store_env.make()
+    async with store:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.exists("x")
