@@ -1,7 +1,5 @@
 """clinops_async: async-first transfer of clinical pipeline artifacts and Step Functions pipelines."""
 
-from __future__ import annotations
-
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (

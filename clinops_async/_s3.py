@@ -180,7 +180,10 @@ class _S3Backend(Backend):
         if not request.overwrite:
             args["IfNoneMatch"] = "*"
         try:
-            await self._call(request.uri, "put_object", Body=bytes(data), ChecksumCRC32C=request.crc32c, **args)
+            await self._call(
+                request.uri, "put_object", Body=bytes(data), ChecksumAlgorithm="CRC32C",
+                ChecksumCRC32C=request.crc32c, **args,
+            )
         except StoreError as exc:
             raise self._exists_or(exc, request) from exc.__cause__
 
@@ -204,7 +207,7 @@ class _S3Backend(Backend):
         request, upload_id = upload
         response = await self._call(
             request.uri, "upload_part", Key=request.key, UploadId=upload_id, PartNumber=number,
-            Body=bytes(data), ChecksumCRC32C=crc32c,
+            Body=bytes(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32C": crc32c}
 
