@@ -298,21 +298,21 @@ class AsyncPipelineStore:
             raise ConfigurationError("overwrite must be True or False")
         backend = await self._ready()
         encoded = await anyio.to_thread.run_sync(self._encode, df)
+        crc = await _crc32c(encoded.data)
         request = PutRequest(
             key=key,
             uri=backend.uri(key),
             size=len(encoded.data),
             content_type=self.format.content_type,
             metadata={
-                META_CRC: await _crc32c(encoded.data),
+                META_CRC: crc,
                 META_ROWS: str(encoded.rows),
                 META_COLUMNS: str(encoded.columns),
                 META_FORMAT: self.format.value,
             },
-            crc32c="",
+            crc32c=crc,
             overwrite=overwrite,
         )
-        request = PutRequest(**{**request.__dict__, "crc32c": request.metadata[META_CRC]})
         await self._put(backend, request, encoded.data)
         logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
         return request.uri
@@ -639,7 +639,10 @@ class AsyncPipelineStore:
                 outcomes[index] = outcome
                 done += 1
                 if progress is not None:
-                    progress(outcome, done, len(names))
+                    try:
+                        progress(outcome, done, len(names))
+                    except Exception:
+                        logger.warning("the progress callback raised; the transfer goes on", exc_info=True)
 
             return run
 
