@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(PY) -m clinops_async.demo
 
 lint: install-dev
-	$(VENV)/bin/ruff check clinops_async tests benchmarks
+	$(VENV)/bin/ruff check clinops_async tests $(wildcard benchmarks/*.py)
 
 typecheck: install-dev
 	$(VENV)/bin/mypy clinops_async
