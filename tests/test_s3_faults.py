@@ -96,3 +96,14 @@ async def test_bytes_flipped_on_the_way_down_raise_integrity_error(s3: S3Env, pr
         with pytest.raises(IntegrityError):
             await store.download("a")
         pd.testing.assert_frame_equal(await store.download("a"), df)  # the stored artifact is intact
+
+
+async def test_access_denied_is_translated_and_not_retried(s3: S3Env, proxy: FaultProxy) -> None:
+    from clinops_async import AccessDeniedError
+
+    proxy.add("status", is_get, **s3_error("AccessDenied", 403))
+    async with through(proxy, s3) as store:
+        with pytest.raises(AccessDeniedError) as caught:
+            await store.download("a")
+    assert isinstance(caught.value, PermissionError)
+    assert proxy.requests == 1
