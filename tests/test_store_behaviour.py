@@ -227,3 +227,27 @@ async def test_use_after_close_is_a_runtime_error(store_env: StoreEnv) -> None:
         pass
     with pytest.raises(RuntimeError, match="closed"):
         await store.exists("x")
+
+
+async def test_concurrent_writers_exactly_one_wins_without_overwrite(store_env: StoreEnv) -> None:
+    import asyncio
+
+    frames = [pd.DataFrame({"writer": [i] * 100}) for i in range(8)]
+    async with store_env.make() as store:
+        results = await asyncio.gather(
+            *(store.upload(df, "contested", overwrite=False) for df in frames), return_exceptions=True
+        )
+        winners = [i for i, r in enumerate(results) if isinstance(r, str)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, ArtifactExistsError) for i, r in enumerate(results) if i != winners[0])
+        pd.testing.assert_frame_equal(await store.download("contested"), frames[winners[0]])
+
+
+async def test_concurrent_writers_leave_one_whole_artifact(store_env: StoreEnv) -> None:
+    import asyncio
+
+    frames = [wide_frame(2_000, 10, seed=i) for i in range(6)]
+    async with store_env.make() as store:
+        await asyncio.gather(*(store.upload(df, "shared") for df in frames))
+        out = await store.download("shared")
+    assert any(out.equals(df) for df in frames)
