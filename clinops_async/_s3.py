@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+from ._aws import open_client
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
@@ -35,16 +36,6 @@ _DENIED_CODES = {
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 ServerSideEncryption = Literal["AES256", "aws:kms", "aws:kms:dsse"]
-
-
-def _import_aiobotocore() -> Any:
-    try:
-        import aiobotocore.session
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "AsyncS3PipelineStore needs aiobotocore: pip install 'clinops-async[aws]'"
-        ) from None
-    return aiobotocore.session
 
 
 def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
@@ -80,8 +71,7 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         return ConfigurationError(f"AWS profile not found: {exc.kwargs.get('profile')!r}")
     if isinstance(
         exc,
-        bex.EndpointConnectionError | bex.ConnectionClosedError | bex.ReadTimeoutError
-        | bex.ConnectTimeoutError | bex.ResponseStreamingError | bex.IncompleteReadError
+        bex.ConnectionError | bex.HTTPClientError | bex.ResponseStreamingError | bex.IncompleteReadError
         | ConnectionError | asyncio.TimeoutError,
     ):
         return TransientStoreError(f"{uri}: connection failed ({type(exc).__name__})", uri=uri)
@@ -91,6 +81,8 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         return exc
     if isinstance(exc, aiohttp.ClientError):
         return TransientStoreError(f"{uri}: connection failed ({type(exc).__name__})", uri=uri)
+    if isinstance(exc, bex.BotoCoreError):
+        return StoreError(f"{uri}: the S3 client failed ({type(exc).__name__})", uri=uri)
     return exc
 
 
@@ -128,7 +120,6 @@ class _S3Backend(Backend):
 
         from botocore.config import Config
 
-        session_mod = _import_aiobotocore()
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL"
         )
@@ -147,10 +138,8 @@ class _S3Backend(Backend):
         )
         stack = AsyncExitStack()
         try:
-            session = session_mod.AioSession(profile=self.profile)
-            self._client = await stack.enter_async_context(
-                session.create_client("s3", region_name=self.region, endpoint_url=self.endpoint_url,
-                                      config=config)
+            self._client = await open_client(
+                stack, "s3", profile=self.profile, region=self.region, endpoint_url=self.endpoint_url, config=config
             )
         except BaseException as exc:
             await stack.aclose()

@@ -1,0 +1,58 @@
+"""What the AWS clients share: one way to open an aiobotocore client without stalling the loop."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+
+__all__ = ["open_client"]
+
+_MODEL_FILES = ("service-2", "endpoint-rule-set-1", "paginators-1")
+_DATA_FILES = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
+
+
+def _warm_models(session: Any, service: str) -> None:
+    """Load (and cache) the JSON models a client needs; botocore reads them synchronously."""
+    loader = session.get_component("data_loader")
+    for kind in _MODEL_FILES:
+        try:
+            loader.load_service_model(service, kind)
+        except Exception:  # noqa: BLE001 - an optional file; create_client loads what exists
+            pass
+    for name in _DATA_FILES:
+        try:
+            loader.load_data(name)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+async def open_client(
+    stack: AsyncExitStack,
+    service: str,
+    *,
+    profile: str | None,
+    region: str,
+    endpoint_url: str | None,
+    config: Any,
+) -> Any:
+    """Create an aiobotocore client registered on ``stack``.
+
+    The session and the service models are loaded in a worker thread first (about 150 ms of JSON
+    parsing that would otherwise block the event loop).
+    """
+    try:
+        import aiobotocore.session
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ImportError(f"the {service} client needs aiobotocore: pip install 'clinops-async[aws]'") from None
+
+    def make_session() -> Any:
+        session = aiobotocore.session.AioSession(profile=profile)
+        _warm_models(session, service)
+        return session
+
+    session = await anyio.to_thread.run_sync(make_session)
+    return await stack.enter_async_context(
+        session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+    )
