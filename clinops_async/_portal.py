@@ -77,7 +77,7 @@ class _LoopThread:
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self.portal.stop_from_external_thread(cancel_remaining=True)
+            self.portal.call(self.portal.stop, True)
             self._thread.join(timeout=_CLEANUP_WAIT)
 
 
