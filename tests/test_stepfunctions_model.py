@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clinops_async import ConfigurationError
+from clinops_async import ConfigurationError, PipelineError
+from clinops_async._sfn_errors import (
+    ExecutionNotFoundError,
+    PipelineAccessDeniedError,
+    PipelineNotDeployedError,
+    translate,
+)
 from clinops_async._sfn_steps import (
     LAMBDA_SERVICE_ERRORS,
     FailStep,
@@ -543,3 +549,48 @@ def test_mermaid_escapes_labels() -> None:
     chart = pipeline.to_mermaid()
     assert "Say #quot;hi#quot; #lt;now#gt; #35;1" in chart
     assert AsyncStepFunctionsPipeline("empty", ROLE).to_mermaid().count("-->") == 1
+
+
+# -- error translation at the boundary ------------------------------------------------------------
+
+
+def _client_error(code: str, status: int, message: str = "") -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "StartExecution",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDeniedException", 400, PipelineAccessDeniedError),
+        ("UnrecognizedClientException", 400, PipelineAccessDeniedError),
+        ("InvalidSignatureException", 403, PipelineAccessDeniedError),
+        ("StateMachineDoesNotExist", 400, PipelineNotDeployedError),
+        ("ExecutionDoesNotExist", 400, ExecutionNotFoundError),
+        ("InvalidDefinition", 400, ConfigurationError),
+        ("ThrottlingException", 400, PipelineError),
+        ("ExecutionLimitExceeded", 400, PipelineError),
+        ("InternalFailure", 500, PipelineError),
+    ],
+)
+def test_botocore_errors_are_translated(code: str, status: int, expected: type[Exception]) -> None:
+    secret = "Credential=AKIDSYNTHETIC0000/20240101/us-east-1/states/aws4_request"
+    translated = translate(_client_error(code, status, secret), "start execution 'x'")
+    assert type(translated) is expected
+    assert "start execution 'x'" in str(translated)
+    if expected is PipelineAccessDeniedError:
+        assert isinstance(translated, PermissionError) and "AKIDSYNTHETIC" not in str(translated)
+    assert not type(translated).__module__.startswith("botocore")
+
+
+def test_credential_errors_are_configuration_errors() -> None:
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ProfileNotFound
+
+    assert isinstance(translate(NoCredentialsError(), "deploy"), ConfigurationError)
+    assert "'nightly'" in str(translate(ProfileNotFound(profile="nightly"), "deploy"))
+    unreachable = translate(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), "deploy")
+    assert type(unreachable) is PipelineError and "could not reach" in str(unreachable)
