@@ -1,8 +1,8 @@
-"""Helpers and fixtures for the Step Functions tests: asl-validator, moto's Lambda stand-in, ARNs.
+"""Helpers and fixtures for the Step Functions tests: asl-validator, mermaid, moto's Lambda, ARNs.
 
-asl-validator (npm, v4) checks every definition a test renders: it is installed into the
-project-local ``.tools/node_modules`` (``npm install --prefix .tools asl-validator@4.0.0``, done here
-on first use when npm can reach its registry) and runs as one node process per test session.
+asl-validator (npm, v4) checks every definition a test renders, and mermaid's own parser checks the
+drawings. Both live in the project-local ``.tools/node_modules`` (installed here on first use when npm
+can reach its registry; see ``NPM_TOOLS``), and each runs as one node process per test session.
 """
 
 from __future__ import annotations
@@ -25,15 +25,18 @@ __all__ = [
     "ACCOUNT",
     "ROLE",
     "AslValidator",
+    "MermaidParser",
     "asl_validator",
     "lambda_arn",
+    "mermaid_parser_fixture",
     "queue_lambda_results",
     "validated_definitions",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("CLINOPS_TOOLS_DIR", ROOT / ".tools"))
-ASL_VALIDATOR_VERSION = "4.0.0"
+#: The npm packages the tests use, installed together (npm prunes what an install does not name).
+NPM_TOOLS = {"asl-validator": "4.0.0", "mermaid": "11.17.2", "jsdom": "29.1.1"}
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/StepFunctionsRole"
 
@@ -50,31 +53,28 @@ def queue_lambda_results(url: str, *results: Any, region: str = "us-east-1") -> 
     urllib.request.urlopen(request, timeout=10).close()
 
 
-class AslValidator:
-    """One long-lived ``node`` process running asl-validator over definitions sent line by line.
+class _LineTool:
+    """One long-lived ``node`` process answering one JSON line per JSON line sent, with a cache."""
 
-    asl-validator compiles its JSON schemas on every call (about 0.3 s), so answers are cached by
-    definition text.
-    """
-
-    def __init__(self, node: str, tools: Path) -> None:
+    def __init__(self, node: str, script: str, tools: Path) -> None:
         self._lock = threading.Lock()
-        self._answers: dict[str, str | None] = {}
+        self._answers: dict[str, dict[str, Any]] = {}
         self._process = subprocess.Popen(
-            [node, str(ROOT / "tests" / "asl_validate.cjs"), str(tools)],
+            [node, str(ROOT / "tests" / script), str(tools)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
         )
 
-    def errors(self, definition: dict[str, Any]) -> str | None:
-        """None when ``definition`` is valid ASL, else asl-validator's error text."""
+    def ask(self, question: Any) -> dict[str, Any]:
         assert self._process.stdin is not None and self._process.stdout is not None
-        text = json.dumps(definition)
+        text = json.dumps(question)
         with self._lock:
             if text not in self._answers:
                 self._process.stdin.write(text + "\n")
                 self._process.stdin.flush()
-                answer = json.loads(self._process.stdout.readline())
-                self._answers[text] = None if answer["valid"] else str(answer["errors"])
+                line = self._process.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"the node helper exited with {self._process.poll()}")
+                self._answers[text] = json.loads(line)
             return self._answers[text]
 
     def close(self) -> None:
@@ -89,32 +89,75 @@ class AslValidator:
             self._process.stdout.close()
 
 
-def _ensure_asl_validator() -> tuple[str, Path]:
+class AslValidator(_LineTool):
+    """asl-validator over definitions sent line by line.
+
+    asl-validator compiles its JSON schemas on every call (about 0.3 s), so answers are cached by
+    definition text.
+    """
+
+    def __init__(self, node: str, tools: Path) -> None:
+        super().__init__(node, "asl_validate.cjs", tools)
+
+    def errors(self, definition: dict[str, Any]) -> str | None:
+        """None when ``definition`` is valid ASL, else asl-validator's error text."""
+        answer = self.ask(definition)
+        return None if answer["valid"] else str(answer["errors"])
+
+
+class MermaidParser(_LineTool):
+    """mermaid's own parser (run in jsdom) over charts sent line by line."""
+
+    def __init__(self, node: str, tools: Path) -> None:
+        super().__init__(node, "mermaid_parse.mjs", tools)
+
+    def errors(self, chart: str) -> str | None:
+        """None when mermaid parses ``chart`` as a flowchart, else its error text."""
+        answer = self.ask(chart)
+        if not answer["valid"]:
+            return str(answer["errors"])
+        if answer.get("type") != "flowchart-v2":
+            return f"parsed as {answer.get('type')!r}, not as a flowchart"
+        return None
+
+
+def _ensure_node_tools() -> tuple[str, Path]:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed, so asl-validator (npm) cannot check the definitions")
-    if not (TOOLS / "node_modules" / "asl-validator" / "package.json").exists():
+        pytest.skip("node is not installed, so asl-validator and mermaid (npm) cannot check the output")
+    missing = [name for name in NPM_TOOLS if not (TOOLS / "node_modules" / name / "package.json").exists()]
+    if missing:
         npm = shutil.which("npm")
         if npm is None:
-            pytest.fail(f"asl-validator is missing from {TOOLS} and npm is not installed to add it")
+            pytest.fail(f"{', '.join(missing)} missing from {TOOLS}, and npm is not installed to add them")
         done = subprocess.run(
             [npm, "install", "--prefix", str(TOOLS), "--no-save", "--no-audit", "--no-fund",
-             f"asl-validator@{ASL_VALIDATOR_VERSION}"],
-            capture_output=True, text=True, timeout=300,
+             *(f"{name}@{version}" for name, version in NPM_TOOLS.items())],
+            capture_output=True, text=True, timeout=600,
         )
         if done.returncode != 0:
-            pytest.fail(f"could not install asl-validator into {TOOLS}: {done.stderr[-2000:]}")
+            pytest.fail(f"could not install {', '.join(NPM_TOOLS)} into {TOOLS}: {done.stderr[-2000:]}")
     return node, TOOLS
 
 
 @pytest.fixture(scope="session")
 def asl_validator() -> Iterator[AslValidator]:
-    node, tools = _ensure_asl_validator()
+    node, tools = _ensure_node_tools()
     validator = AslValidator(node, tools)
     try:
         yield validator
     finally:
         validator.close()
+
+
+@pytest.fixture(scope="session", name="mermaid_parser")
+def mermaid_parser_fixture() -> Iterator[MermaidParser]:
+    node, tools = _ensure_node_tools()
+    parser = MermaidParser(node, tools)
+    try:
+        yield parser
+    finally:
+        parser.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 import clinops_async
 from clinops_async import _sfn_results, _sfn_steps, _stepfunctions, _sync_stepfunctions
 from tests.servers import Server
-from tests.sfn_helpers import asl_validator, validated_definitions  # noqa: F401
+from tests.sfn_helpers import MermaidParser, asl_validator, mermaid_parser_fixture, validated_definitions  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 
@@ -95,7 +95,9 @@ async def _put_artifacts(url: str) -> None:
 
 
 @pytest.mark.usefixtures("exports")
-def test_docs_pipelines_run_as_written(moto: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docs_pipelines_run_as_written(
+    moto: Server, monkeypatch: pytest.MonkeyPatch, mermaid_parser: MermaidParser
+) -> None:
     import asyncio
 
     asyncio.run(_put_artifacts(moto.url))
@@ -127,6 +129,7 @@ def test_docs_pipelines_run_as_written(moto: Server, monkeypatch: pytest.MonkeyP
     assert ran >= 8
     mermaid = next(text for language, text in blocks if language == "mermaid")
     assert namespace["pipeline"].to_mermaid() == mermaid
+    assert mermaid_parser.errors(mermaid) is None
     assert namespace["keys"] == [
         "clinops/prod/features/windows_2024_01.parquet",
         "clinops/prod/features/windows_2024_02.parquet",

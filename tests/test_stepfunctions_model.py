@@ -31,8 +31,10 @@ from clinops_async._sfn_validate import check_resource_name
 from clinops_async._stepfunctions import AsyncStepFunctionsPipeline, PollConfig
 from tests.sfn_helpers import (  # noqa: F401 - fixtures
     ROLE,
+    MermaidParser,
     asl_validator,
     lambda_arn,
+    mermaid_parser_fixture,
     validated_definitions,
 )
 
@@ -594,3 +596,49 @@ def test_credential_errors_are_configuration_errors() -> None:
     assert "'nightly'" in str(translate(ProfileNotFound(profile="nightly"), "deploy"))
     unreachable = translate(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), "deploy")
     assert type(unreachable) is PipelineError and "could not reach" in str(unreachable)
+
+
+def _charts() -> dict[str, str]:
+    nested = AsyncStepFunctionsPipeline("nested", ROLE)
+    nested.add_step(
+        MapStep(
+            "PerSite",
+            [
+                ParallelStep(
+                    "Split",
+                    [
+                        [PassStep("A"), WaitStep("Pause", 1)],
+                        [MapStep("Inner", [PassStep("Echo")], items_path="$.x")],
+                    ],
+                    retry_attempts=1,
+                ),
+                FailStep("Stop", "Broken"),
+            ],
+            items_path="$.sites",
+        )
+    )
+    awkward = AsyncStepFunctionsPipeline("awkward", ROLE).add_step(
+        PassStep('Say "hi" <now> #1 & {x} [y] (z) | end;')
+    )
+    return {
+        "nested": nested.to_mermaid(),
+        "awkward": awkward.to_mermaid(),
+        "empty": AsyncStepFunctionsPipeline("empty", ROLE).to_mermaid(),
+    }
+
+
+def test_mermaid_parses_with_mermaid_itself(mermaid_parser: MermaidParser) -> None:
+    pipeline = documented_pipeline()
+    pipeline.steps[0].catch = "Notify"
+    pipeline.add_step(
+        MapStep(
+            "PerArtifact",
+            [PipelineStep("Featurise", lambda_arn("featurise"))],
+            items_from=S3Prefix("clinops-bucket", "features/"),
+            max_concurrency=50,
+        )
+    )
+    pipeline.add_handler(PipelineStep("Notify", lambda_arn("notify")), FailStep("Failed", "Boom"))
+    for name, chart in {"documented": pipeline.to_mermaid(), **_charts()}.items():
+        assert mermaid_parser.errors(chart) is None, f"{name}: {chart}"
+    assert mermaid_parser.errors("flowchart TD\n  a --> \n") is not None
