@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev clean
+.PHONY: demo test lint typecheck unit install install-dev tools clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
+# Node tools the tests use as independent judges: asl-validator checks every generated state machine
+# definition, mermaid (with jsdom) parses every generated diagram.
+TOOLS ?= .tools
+NPM_TOOLS := asl-validator@4.0.0 mermaid@11.17.2 jsdom@29.1.1
+
+$(TOOLS)/.installed:
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund $(NPM_TOOLS)
+	touch $@
+
+tools: $(TOOLS)/.installed
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -30,10 +41,10 @@ lint: install-dev
 typecheck: install-dev
 	$(VENV)/bin/mypy clinops_async
 
-unit: install-dev
+unit: install-dev tools
 	$(PY) -m pytest
 
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-store
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .demo-store

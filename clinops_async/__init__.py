@@ -10,9 +10,12 @@ from ._exceptions import (
     ClinopsError,
     ConfigurationError,
     ExecutionFailedError,
+    ExecutionNotFoundError,
     ExecutionTimeoutError,
     IntegrityError,
+    PipelineAccessDeniedError,
     PipelineError,
+    PipelineNotDeployedError,
     SerializationError,
     StoreError,
     TransientStoreError,
@@ -20,8 +23,21 @@ from ._exceptions import (
 from ._local import AsyncLocalPipelineStore
 from ._open import open_store
 from ._s3 import AsyncS3PipelineStore
+from ._sfn_results import ExecutionResult, ExecutionSummary, PollConfig
+from ._sfn_steps import (
+    LAMBDA_SERVICE_ERRORS,
+    FailStep,
+    MapStep,
+    ParallelStep,
+    PassStep,
+    PipelineStep,
+    S3Prefix,
+    WaitStep,
+)
+from ._stepfunctions import AsyncStepFunctionsPipeline
 from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, TransferOutcome
 from ._sync import LocalPipelineStore, S3PipelineStore
+from ._sync_stepfunctions import StepFunctionsPipeline
 from ._version import __version__
 
 __all__ = [
@@ -32,23 +48,39 @@ __all__ = [
     "AsyncLocalPipelineStore",
     "AsyncPipelineStore",
     "AsyncS3PipelineStore",
+    "AsyncStepFunctionsPipeline",
     "BucketNotFoundError",
     "BulkResult",
     "ClinopsError",
     "ConfigurationError",
     "ExecutionFailedError",
+    "ExecutionNotFoundError",
+    "ExecutionResult",
+    "ExecutionSummary",
     "ExecutionTimeoutError",
+    "FailStep",
     "IntegrityError",
+    "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",
+    "MapStep",
+    "ParallelStep",
+    "PassStep",
+    "PipelineAccessDeniedError",
     "PipelineError",
+    "PipelineNotDeployedError",
+    "PipelineStep",
+    "PollConfig",
     "RetryConfig",
     "S3PipelineStore",
+    "S3Prefix",
     "SerializationError",
+    "StepFunctionsPipeline",
     "StorageFormat",
     "StoreError",
     "TransferConfig",
     "TransferOutcome",
     "TransientStoreError",
+    "WaitStep",
     "__version__",
     "open_store",
 ]

@@ -15,7 +15,10 @@ exc``, so callers never need to import an SDK to handle a failure::
     │   └── TransientStoreError                retries exhausted; .attempts
     ├── SerializationError                     a DataFrame cannot be encoded or decoded
     └── PipelineError
-        ├── ExecutionFailedError               .status .error .cause
+        ├── PipelineNotDeployedError (LookupError)    the state machine does not exist: deploy() first
+        ├── ExecutionNotFoundError (LookupError)      no such execution
+        ├── PipelineAccessDeniedError (PermissionError)
+        ├── ExecutionFailedError               .execution_arn .status .error .cause
         └── ExecutionTimeoutError (TimeoutError)
 
 Misuse of an object (use after close, from another event loop, or after ``os.fork()``) is a plain
@@ -33,9 +36,12 @@ __all__ = [
     "ClinopsError",
     "ConfigurationError",
     "ExecutionFailedError",
+    "ExecutionNotFoundError",
     "ExecutionTimeoutError",
     "IntegrityError",
+    "PipelineAccessDeniedError",
     "PipelineError",
+    "PipelineNotDeployedError",
     "SerializationError",
     "StoreError",
     "TransientStoreError",
@@ -100,6 +106,18 @@ class SerializationError(ClinopsError):
 
 class PipelineError(ClinopsError):
     """A Step Functions pipeline operation failed."""
+
+
+class PipelineNotDeployedError(PipelineError, LookupError):
+    """The state machine does not exist (in this account and region): call ``deploy()`` first."""
+
+
+class ExecutionNotFoundError(PipelineError, LookupError):
+    """No execution has this ARN."""
+
+
+class PipelineAccessDeniedError(PipelineError, PermissionError):
+    """The credentials in use may not perform this Step Functions operation."""
 
 
 class ExecutionFailedError(PipelineError):

@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ._exceptions import ConfigurationError, PipelineError
+from ._exceptions import (
+    ConfigurationError,
+    ExecutionNotFoundError,
+    PipelineAccessDeniedError,
+    PipelineError,
+    PipelineNotDeployedError,
+)
 
 __all__ = [
     "ExecutionNotFoundError",
@@ -39,18 +45,6 @@ _DENIED_CODES = {
     "KmsAccessDeniedException", "MissingAuthenticationToken",
 }
 _QUOTA_CODES = {"ExecutionLimitExceeded", "StateMachineLimitExceeded", "ServiceQuotaExceededException"}
-
-
-class PipelineNotDeployedError(PipelineError, LookupError):
-    """The state machine does not exist (in this account and region): call ``deploy()`` first."""
-
-
-class ExecutionNotFoundError(PipelineError, LookupError):
-    """No execution has this ARN."""
-
-
-class PipelineAccessDeniedError(PipelineError, PermissionError):
-    """The credentials in use may not perform this Step Functions operation."""
 
 
 def error_code(exc: BaseException) -> str:

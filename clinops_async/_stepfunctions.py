@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 
 import anyio
 
+from ._aws import open_client
 from ._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError, PipelineError
 from ._sfn_errors import (
     ExecutionNotFoundError,
@@ -263,7 +264,6 @@ class AsyncStepFunctionsPipeline:
 
     async def _open(self) -> None:
         try:
-            import aiobotocore.session
             from botocore.config import Config
         except ImportError:  # pragma: no cover - depends on the installed extras
             raise ImportError(
@@ -273,10 +273,9 @@ class AsyncStepFunctionsPipeline:
                         retries={"mode": "standard", "total_max_attempts": self.max_attempts})
         stack = AsyncExitStack()
         try:
-            session = aiobotocore.session.AioSession(profile=self.profile)
-            self._client = await stack.enter_async_context(
-                session.create_client("stepfunctions", region_name=self.region,
-                                      endpoint_url=self.endpoint_url, config=config)
+            self._client = await open_client(
+                stack, "stepfunctions", profile=self.profile, region=self.region,
+                endpoint_url=self.endpoint_url, config=config,
             )
         except BaseException as exc:
             await stack.aclose()

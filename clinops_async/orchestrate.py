@@ -7,6 +7,20 @@ each class runs its async twin on a shared event-loop thread.
 from __future__ import annotations
 
 from ._codecs import StorageFormat
+from ._sfn_steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, S3Prefix, WaitStep
 from ._sync import LocalPipelineStore, S3PipelineStore
+from ._sync_stepfunctions import StepFunctionsPipeline
 
-__all__ = ["LocalPipelineStore", "S3PipelineStore", "StorageFormat"]
+__all__ = [
+    "FailStep",
+    "LocalPipelineStore",
+    "MapStep",
+    "ParallelStep",
+    "PassStep",
+    "PipelineStep",
+    "S3PipelineStore",
+    "S3Prefix",
+    "StepFunctionsPipeline",
+    "StorageFormat",
+    "WaitStep",
+]

@@ -12,6 +12,8 @@ import pytest
 from tests.backends import LocalEnv, S3Env, StoreEnv
 from tests.servers import Server, moto_reset, start_moto
 
+pytest_plugins = ["tests.sfn_helpers"]
+
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -21,7 +21,7 @@ import pytest
 import clinops_async
 from clinops_async import _sfn_results, _sfn_steps, _stepfunctions, _sync_stepfunctions
 from tests.servers import Server
-from tests.sfn_helpers import MermaidParser, asl_validator, mermaid_parser_fixture, validated_definitions  # noqa: F401
+from tests.sfn_helpers import MermaidParser
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 

@@ -27,13 +27,7 @@ from clinops_async._stepfunctions import (
     PollConfig,
 )
 from tests.servers import Server, free_port
-from tests.sfn_helpers import (  # noqa: F401 - fixtures
-    ROLE,
-    asl_validator,
-    lambda_arn,
-    queue_lambda_results,
-    validated_definitions,
-)
+from tests.sfn_helpers import ROLE, lambda_arn, queue_lambda_results
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 

@@ -29,14 +29,7 @@ from clinops_async._sfn_steps import (
 )
 from clinops_async._sfn_validate import check_resource_name
 from clinops_async._stepfunctions import AsyncStepFunctionsPipeline, PollConfig
-from tests.sfn_helpers import (  # noqa: F401 - fixtures
-    ROLE,
-    MermaidParser,
-    asl_validator,
-    lambda_arn,
-    mermaid_parser_fixture,
-    validated_definitions,
-)
+from tests.sfn_helpers import ROLE, MermaidParser, lambda_arn
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 

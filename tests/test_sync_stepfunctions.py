@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import re
-import sys
-import types
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,11 +17,11 @@ from typing import Any
 import pytest
 
 from clinops_async import ConfigurationError, ExecutionFailedError
-from clinops_async._sfn_steps import FailStep, PassStep, PipelineStep, WaitStep
+from clinops_async._sfn_steps import FailStep, PassStep, WaitStep
 from clinops_async._stepfunctions import PollConfig
 from clinops_async._sync_stepfunctions import StepFunctionsPipeline
 from tests.servers import Server
-from tests.sfn_helpers import ROLE, asl_validator, lambda_arn, validated_definitions  # noqa: F401
+from tests.sfn_helpers import ROLE, lambda_arn
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 
@@ -72,16 +69,6 @@ def with_real_account(snippet: str) -> str:
 
 
 @pytest.fixture
-def orchestrate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``clinops_async.orchestrate`` as the package will export it (a stand-in until it does)."""
-    if importlib.util.find_spec("clinops_async.orchestrate") is None:
-        module = types.ModuleType("clinops_async.orchestrate")
-        module.StepFunctionsPipeline = StepFunctionsPipeline  # type: ignore[attr-defined]
-        module.PipelineStep = PipelineStep  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "clinops_async.orchestrate", module)
-
-
-@pytest.fixture
 def aws_env(moto: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -99,7 +86,7 @@ def namespace() -> Iterator[dict[str, Any]]:
         pipeline.close()
 
 
-@pytest.mark.usefixtures("orchestrate", "aws_env")
+@pytest.mark.usefixtures("aws_env")
 def test_documented_snippets_run_as_written(
     namespace: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,7 +112,6 @@ def test_documented_snippets_run_as_written(
     assert namespace["execution_arn"] == result.execution_arn
 
 
-@pytest.mark.usefixtures("orchestrate")
 def test_the_documented_account_id_fails_in_one_clear_line(namespace: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError) as caught:
         exec(BUILD, namespace)
@@ -133,7 +119,6 @@ def test_the_documented_account_id_fails_in_one_clear_line(namespace: dict[str, 
     assert "12 digits" in str(caught.value)
 
 
-@pytest.mark.usefixtures("orchestrate")
 def test_duplicate_step_is_a_value_error() -> None:
     from clinops_async.orchestrate import PipelineStep, StepFunctionsPipeline  # type: ignore[attr-defined]
 
