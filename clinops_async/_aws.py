@@ -39,15 +39,19 @@ async def open_client(
 ) -> Any:
     """Create an aiobotocore client registered on ``stack``.
 
-    The session and the service models are loaded in a worker thread first (about 150 ms of JSON
-    parsing that would otherwise block the event loop).
+    The SDK modules, the session and the service models are loaded in a worker thread first (about
+    150 ms of imports and JSON parsing that would otherwise block the event loop).
     """
-    try:
-        import aiobotocore.session
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ImportError(f"the {service} client needs aiobotocore: pip install 'clinops-async[aws]'") from None
-
     def make_session() -> Any:
+        # Imported here, in the worker thread: importing aiohttp's connector builds SSL contexts
+        # (tens of milliseconds), which must not happen on the event loop.
+        try:
+            import aiobotocore.httpsession  # noqa: F401
+            import aiobotocore.session
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ImportError(
+                f"the {service} client needs aiobotocore: pip install 'clinops-async[aws]'"
+            ) from None
         session = aiobotocore.session.AioSession(profile=profile)
         _warm_models(session, service)
         return session

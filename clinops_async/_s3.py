@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -84,6 +85,40 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
     if isinstance(exc, bex.BotoCoreError):
         return StoreError(f"{uri}: the S3 client failed ({type(exc).__name__})", uri=uri)
     return exc
+
+
+class _BufferBody(io.BytesIO):
+    """A seekable, read-only file over a buffer, read in small copies instead of one big one.
+
+    botocore wraps a ``bytes`` body in a ``BytesIO`` and aiohttp then unshares that buffer (a full
+    copy of every part, on the event loop). This view hands out at most one chunk at a time, which
+    aiohttp sends with a yield to the loop between chunks.
+    """
+
+    def __init__(self, data: memoryview) -> None:
+        super().__init__()
+        self._view = data
+        self._pos = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        chunk = bytes(self._view[self._pos : end])
+        self._pos = max(self._pos, end)
+        return chunk
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def getbuffer(self) -> memoryview:
+        return self._view[:]  # a new view: callers may release it
+
+    def getvalue(self) -> bytes:
+        return bytes(self._view)
 
 
 class _S3Backend(Backend):
@@ -172,7 +207,7 @@ class _S3Backend(Backend):
             args["IfNoneMatch"] = "*"
         try:
             await self._call(
-                request.uri, "put_object", Body=bytes(data), ChecksumAlgorithm="CRC32C",
+                request.uri, "put_object", Body=_BufferBody(data), ChecksumAlgorithm="CRC32C",
                 ChecksumCRC32C=request.crc32c, **args,
             )
         except StoreError as exc:
@@ -198,7 +233,7 @@ class _S3Backend(Backend):
         request, upload_id = upload
         response = await self._call(
             request.uri, "upload_part", Key=request.key, UploadId=upload_id, PartNumber=number,
-            Body=bytes(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
+            Body=_BufferBody(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32C": crc32c}
 
