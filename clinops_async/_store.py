@@ -35,7 +35,10 @@ from ._exceptions import (
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._retry import retry
 
-__all__ = ["ArtifactInfo", "AsyncPipelineStore", "BulkResult", "TransferOutcome", "crc32c_b64"]
+__all__ = [
+    "ArtifactInfo", "AsyncPipelineStore", "BulkResult", "ByteProgress", "ProgressCallback", "TransferOutcome",
+    "crc32c_b64",
+]
 
 logger = logging.getLogger("clinops_async")
 T = TypeVar("T")
@@ -164,6 +167,35 @@ class BulkResult(Sequence[TransferOutcome[T]]):
 
 
 ProgressCallback = Callable[[TransferOutcome[Any], int, int], None]
+#: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.
+ByteProgress = Callable[[int, int], None]
+
+
+class _ByteCounter:
+    """Counts bytes moved for one artifact and reports them; a failing callback is logged, not raised."""
+
+    def __init__(self, callback: ByteProgress | None) -> None:
+        if callback is not None and not callable(callback):
+            raise ConfigurationError("progress must be a callable taking (bytes_done, bytes_total)")
+        self.callback = callback
+        self.done = 0
+        self.total = 0
+
+    def start(self, total: int) -> None:
+        self.done, self.total = 0, total
+        self._emit()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.callback is None:
+            return
+        try:
+            self.callback(self.done, self.total)
+        except Exception:
+            logger.warning("the progress callback raised; the transfer goes on", exc_info=True)
 
 
 async def _run_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
@@ -269,7 +301,9 @@ class AsyncPipelineStore:
 
     # -- single artifacts ------------------------------------------------------------------------
 
-    async def upload(self, df: pd.DataFrame, name: str, *, overwrite: bool = True) -> str:
+    async def upload(
+        self, df: pd.DataFrame, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+    ) -> str:
         """Encode ``df`` and store it as artifact ``name``.
 
         Small artifacts go up in one request; artifacts of at least
@@ -282,6 +316,8 @@ class AsyncPipelineStore:
             df: The DataFrame. Column names must be unique strings.
             name: Artifact name relative to the store prefix, e.g. ``"features/windows_2024_01"``.
             overwrite: When False, never replace an existing artifact (an atomic conditional write).
+            progress: Called as ``progress(bytes_sent, bytes_total)`` once the artifact is encoded
+                and as its parts complete.
 
         Returns:
             The artifact's URI, e.g. ``s3://bucket/prefix/features/windows_2024_01.parquet``.
@@ -296,6 +332,7 @@ class AsyncPipelineStore:
         key = self.key(name)
         if not isinstance(overwrite, bool):
             raise ConfigurationError("overwrite must be True or False")
+        counter = _ByteCounter(progress)
         backend = await self._ready()
         encoded = await anyio.to_thread.run_sync(self._encode, df)
         crc = await _crc32c(encoded.data)
@@ -313,14 +350,15 @@ class AsyncPipelineStore:
             crc32c=crc,
             overwrite=overwrite,
         )
-        await self._put(backend, request, encoded.data)
+        counter.start(request.size)
+        await self._put(backend, request, encoded.data, counter)
         logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
         return request.uri
 
     def _encode(self, df: pd.DataFrame) -> _codecs.Encoded:
         return _codecs.encode(df, self.format, compression=self.compression)
 
-    async def _put(self, backend: Backend, request: PutRequest, data: memoryview) -> None:
+    async def _put(self, backend: Backend, request: PutRequest, data: memoryview, counter: _ByteCounter) -> None:
         if request.size < self.transfer.multipart_threshold:
             attempts = 0
 
@@ -336,6 +374,7 @@ class AsyncPipelineStore:
                     raise
 
             await retry(self.retry_config, put_once, what=f"upload of {request.uri}")
+            counter.add(request.size)
             return
         part_size = self.transfer.part_size_for(request.size)
         if not request.overwrite:
@@ -346,8 +385,9 @@ class AsyncPipelineStore:
                 )
         if not backend.supports_multipart:
             await backend.put_large(request, data, part_size)
+            counter.add(request.size)
             return
-        await self._multipart(backend, request, data, part_size)
+        await self._multipart(backend, request, data, part_size, counter)
 
     async def _is_ours(self, backend: Backend, request: PutRequest) -> bool:
         try:
@@ -356,7 +396,9 @@ class AsyncPipelineStore:
             return False
         return meta.metadata.get(META_CRC) == request.crc32c and meta.size == request.size
 
-    async def _multipart(self, backend: Backend, request: PutRequest, data: memoryview, part_size: int) -> None:
+    async def _multipart(
+        self, backend: Backend, request: PutRequest, data: memoryview, part_size: int, counter: _ByteCounter
+    ) -> None:
         cfg = self.retry_config
         upload = await retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}")
         count = -(-request.size // part_size)
@@ -371,6 +413,7 @@ class AsyncPipelineStore:
                     lambda: backend.upload_part(upload, index + 1, chunk, crc),
                     what=f"part {index + 1}/{count} of {request.uri}",
                 )
+                counter.add(len(chunk))
 
             return send
 
@@ -385,7 +428,9 @@ class AsyncPipelineStore:
                     logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
             raise
 
-    async def download(self, name: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    async def download(
+        self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None
+    ) -> pd.DataFrame:
         """Download artifact ``name`` and decode it.
 
         Large artifacts arrive as concurrent ranged reads into one buffer. The bytes are checked
@@ -394,6 +439,7 @@ class AsyncPipelineStore:
         Args:
             name: Artifact name relative to the store prefix.
             columns: Only these columns (Parquet: the index comes too). None for all.
+            progress: Called as ``progress(bytes_received, bytes_total)`` as ranges arrive.
 
         Returns:
             The DataFrame, exactly as uploaded (Parquet).
@@ -407,8 +453,9 @@ class AsyncPipelineStore:
         """
         key = self.key(name)
         cols = self._check_columns(columns)
+        counter = _ByteCounter(progress)
         backend = await self._ready()
-        data = await self._fetch(backend, key)
+        data = await self._fetch(backend, key, counter)
         uri = backend.uri(key)
         return await anyio.to_thread.run_sync(
             lambda: _codecs.decode(data, self.format, columns=cols, uri=uri)
@@ -422,20 +469,22 @@ class AsyncPipelineStore:
             raise ConfigurationError("columns must be a list of column names (strings)")
         return list(columns)
 
-    async def _fetch(self, backend: Backend, key: str) -> memoryview | bytes:
+    async def _fetch(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
             try:
-                return await self._fetch_once(backend, key)
+                return await self._fetch_once(backend, key, counter)
             except ObjectChangedError:
                 logger.debug("%s changed while it was being read; reading it again", uri)
         raise TransientStoreError(f"{uri} kept changing while it was being downloaded", uri=uri)
 
-    async def _fetch_once(self, backend: Backend, key: str) -> memoryview | bytes:
+    async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
         cfg = self.retry_config
         uri = backend.uri(key)
         size = self.transfer.part_size
         meta, first = await retry(cfg, lambda: backend.read_first(key, size), what=f"download of {uri}")
+        counter.start(meta.size)
+        counter.add(len(first))
         if meta.size <= len(first):
             await self._verify(meta, first, uri)
             return first
@@ -444,11 +493,11 @@ class AsyncPipelineStore:
 
         def job(start: int) -> Callable[[], Awaitable[None]]:
             async def read() -> None:
+                target = view[start : start + size]
                 await retry(
-                    cfg,
-                    lambda: backend.read_into(key, start, view[start : start + size], meta.etag),
-                    what=f"range {start} of {uri}",
+                    cfg, lambda: backend.read_into(key, start, target, meta.etag), what=f"range {start} of {uri}"
                 )
+                counter.add(len(target))
 
             return read
 

@@ -19,7 +19,7 @@ from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._local import AsyncLocalPipelineStore
 from ._s3 import AsyncS3PipelineStore, ServerSideEncryption
-from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, ProgressCallback
+from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, ByteProgress, ProgressCallback
 
 __all__ = ["LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
@@ -62,13 +62,17 @@ class PipelineStoreFacade:
         """The URI of artifact ``name`` (no I/O)."""
         return self._async.uri(name)
 
-    def upload(self, df: pd.DataFrame, name: str, *, overwrite: bool = True) -> str:
+    def upload(
+        self, df: pd.DataFrame, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+    ) -> str:
         """Blocking version of :meth:`AsyncPipelineStore.upload`."""
-        return self._lease.call(self._async.upload, df, name, overwrite=overwrite)
+        return self._lease.call(self._async.upload, df, name, overwrite=overwrite, progress=progress)
 
-    def download(self, name: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def download(
+        self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None
+    ) -> pd.DataFrame:
         """Blocking version of :meth:`AsyncPipelineStore.download`."""
-        return self._lease.call(self._async.download, name, columns=columns)
+        return self._lease.call(self._async.download, name, columns=columns, progress=progress)
 
     def list_artifacts(self, prefix: str = "") -> list[str]:
         """Blocking version of :meth:`AsyncPipelineStore.list_artifacts`."""

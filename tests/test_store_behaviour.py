@@ -251,3 +251,21 @@ async def test_concurrent_writers_leave_one_whole_artifact(store_env: StoreEnv) 
         await asyncio.gather(*(store.upload(df, "shared") for df in frames))
         out = await store.download("shared")
     assert any(out.equals(df) for df in frames)
+
+
+async def test_byte_progress_reaches_the_total_in_both_directions(store_env: StoreEnv) -> None:
+    mib = 1024 * 1024
+    transfer = TransferConfig(multipart_threshold=5 * mib, part_size=5 * mib, max_concurrency=2)
+    df = wide_frame(120_000, 20)
+    ups: list[tuple[int, int]] = []
+    downs: list[tuple[int, int]] = []
+    async with store_env.make(transfer=transfer) as store:
+        await store.upload(df, "p", progress=lambda done, total: ups.append((done, total)))
+        size = (await store.info("p")).size
+        await store.download("p", progress=lambda done, total: downs.append((done, total)))
+        with pytest.raises(ConfigurationError):
+            await store.upload(df, "q", progress="not callable")  # type: ignore[arg-type]
+    for events in (ups, downs):
+        assert events[0][0] == 0 and events[-1] == (size, size)
+        assert [d for d, _ in events] == sorted(d for d, _ in events)
+        assert {t for _, t in events} == {size}
