@@ -80,6 +80,9 @@ class Backend(abc.ABC):
     async def abort_multipart(self, upload: Any) -> None:
         raise NotImplementedError
 
+    #: True when ``read_into`` reads arbitrary byte ranges (column projection relies on it).
+    supports_ranged_reads: ClassVar[bool] = True
+
     #: True when large objects go through create/upload_part/complete; otherwise put_large.
     supports_multipart: ClassVar[bool] = True
 

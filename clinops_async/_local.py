@@ -40,6 +40,7 @@ _TMP_MARK = ".clinops-tmp-"
 class _LocalBackend(Backend):
     scheme = "file"
     supports_multipart = False
+    supports_ranged_reads = False
 
     def __init__(self, root: Path, *, create: bool, file_mode: int) -> None:
         self.root = root

@@ -33,7 +33,9 @@ from ._exceptions import (
     TransientStoreError,
 )
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
+from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
+from ._tasks import run_limited
 
 __all__ = [
     "ArtifactInfo", "AsyncPipelineStore", "BulkResult", "ByteProgress", "ProgressCallback", "TransferOutcome",
@@ -196,28 +198,6 @@ class _ByteCounter:
             self.callback(self.done, self.total)
         except Exception:
             logger.warning("the progress callback raised; the transfer goes on", exc_info=True)
-
-
-async def _run_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
-    """Run ``jobs`` with at most ``limit`` in flight; the first error cancels the rest and is raised."""
-    iterator = iter(jobs)
-    first_error: list[BaseException] = []
-
-    async def worker(scope: anyio.CancelScope) -> None:
-        for job in iterator:
-            try:
-                await job()
-            except Exception as exc:
-                if not first_error:
-                    first_error.append(exc)
-                scope.cancel()
-                return
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(limit):
-            tg.start_soon(worker, tg.cancel_scope)
-    if first_error:
-        raise first_error[0]
 
 
 class AsyncPipelineStore:
@@ -418,7 +398,7 @@ class AsyncPipelineStore:
             return send
 
         try:
-            await _run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
+            await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
             await retry(cfg, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}")
         except BaseException:
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):
@@ -455,7 +435,10 @@ class AsyncPipelineStore:
         cols = self._check_columns(columns)
         counter = _ByteCounter(progress)
         backend = await self._ready()
-        data = await self._fetch(backend, key, counter)
+        if cols is not None and self.format is StorageFormat.PARQUET and backend.supports_ranged_reads:
+            data = await self._fetch_projected(backend, key, cols, counter)
+        else:
+            data = await self._fetch(backend, key, counter)
         uri = backend.uri(key)
         return await anyio.to_thread.run_sync(
             lambda: _codecs.decode(data, self.format, columns=cols, uri=uri)
@@ -477,6 +460,35 @@ class AsyncPipelineStore:
             except ObjectChangedError:
                 logger.debug("%s changed while it was being read; reading it again", uri)
         raise TransientStoreError(f"{uri} kept changing while it was being downloaded", uri=uri)
+
+    async def _fetch_projected(
+        self, backend: Backend, key: str, columns: list[str], counter: _ByteCounter
+    ) -> memoryview | bytes:
+        """The footer and the chunks of ``columns`` of a large Parquet artifact; small ones arrive whole."""
+        uri = backend.uri(key)
+        for _ in range(_CHANGED_RESTARTS):
+            first = await retry(
+                self.retry_config, lambda: backend.read_first(key, FIRST_READ), what=f"download of {uri}"
+            )
+            meta, head = first
+            if meta.size <= len(head):
+                counter.start(meta.size)
+                counter.add(len(head))
+                await self._verify(meta, head, uri)
+                return head
+            if META_FORMAT not in meta.metadata:
+                break  # not written by this library: no page checksums to rely on, so read it whole
+            try:
+                view = await fetch_projection(
+                    backend, key, columns, transfer=self.transfer, retry_config=self.retry_config,
+                    counter=counter, first=first,
+                )
+            except ObjectChangedError:
+                continue
+            if view is None:
+                break
+            return view
+        return await self._fetch(backend, key, counter)
 
     async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
         cfg = self.retry_config
@@ -501,7 +513,7 @@ class AsyncPipelineStore:
 
             return read
 
-        await _run_limited(self.transfer.max_concurrency, (job(s) for s in range(len(first), meta.size, size)))
+        await run_limited(self.transfer.max_concurrency, (job(s) for s in range(len(first), meta.size, size)))
         await self._verify(meta, view, uri)
         return view
 
@@ -695,7 +707,7 @@ class AsyncPipelineStore:
 
             return run
 
-        await _run_limited(min(limit, max(1, len(names))), (job(i) for i in range(len(names))))
+        await run_limited(min(limit, max(1, len(names))), (job(i) for i in range(len(names))))
         return BulkResult(outcomes)
 
 

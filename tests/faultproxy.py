@@ -43,6 +43,7 @@ class FaultProxy:
         self.applied: list[str] = []
         self.requests = 0
         self.request_bytes = 0
+        self.response_bytes = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -122,6 +123,8 @@ class FaultProxy:
             headers=headers, data=io.BytesIO(body) if body else None, allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
+            with self._lock:
+                self.response_bytes += len(payload)
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
             if fault is not None and fault.kind == "flip_response" and payload:
                 flipped = bytearray(payload)
@@ -134,6 +137,12 @@ class FaultProxy:
                 await response.write(payload[: len(payload) // 2])
                 assert request.transport is not None
                 request.transport.abort()
+                return response
+            if request.method == "HEAD" and "Content-Length" in upstream.headers:
+                response = web.StreamResponse(status=upstream.status, headers=out_headers)
+                response.content_length = int(upstream.headers["Content-Length"])
+                await response.prepare(request)
+                await response.write_eof()
                 return response
             return web.Response(status=upstream.status, body=payload, headers=out_headers)
 
