@@ -440,8 +440,10 @@ class AsyncPipelineStore:
         else:
             data = await self._fetch(backend, key, counter)
         uri = backend.uri(key)
+        box: list[Any] = [data]
+        del data
         return await anyio.to_thread.run_sync(
-            lambda: _codecs.decode(data, self.format, columns=cols, uri=uri)
+            lambda: _codecs.decode_owned(box, self.format, columns=cols, uri=uri)
         )
 
     @staticmethod
