@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -195,6 +195,7 @@ class _GCSBackend(Backend):
         bucket: str,
         *,
         emulator_host: str | None,
+        endpoint_url: str | None,
         credentials: dict[str, Any] | None,
         credentials_origin: str | None,
         kms_key_name: str | None,
@@ -212,7 +213,7 @@ class _GCSBackend(Backend):
         self.chunk_size = chunk_size
         self.transfer = transfer
         self.retry_config = retry_config
-        root = emulator_host or GOOGLE_API_ROOT
+        root = emulator_host or endpoint_url or GOOGLE_API_ROOT
         self.api = f"{root}/storage/v1/b/{quote(bucket, safe='')}"
         self.upload_api = f"{root}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
         self._session: Any = None
@@ -244,6 +245,11 @@ class _GCSBackend(Backend):
             timeout=request_timeout(self.transfer, 0),
             auto_decompress=False,
         )
+        # aiohttp silently re-sends an idempotent request (a chunk PUT) once when a reused connection
+        # drops. The resumable protocol must ask the server for its offset first, and RetryConfig must
+        # count every attempt, so the store does all retrying itself.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
         if self.emulator_host is None:
             self._token = _gcs_auth.make_token(credentials, self._session)
             self._token_source = source or "application default credentials"
@@ -322,6 +328,14 @@ class _GCSBackend(Backend):
             raise TransientStoreError(f"{uri}: the server sent an unexpected answer", uri=uri)
         return result
 
+    @contextlib.contextmanager
+    def missing_bucket(self, uri: str) -> Iterator[None]:
+        """Inside, a 404 can only mean the bucket is missing (an upload, a listing)."""
+        try:
+            yield
+        except ArtifactNotFoundError as exc:
+            raise BucketNotFoundError(f"bucket {self.bucket!r} does not exist (for {uri})", uri=uri) from exc
+
     def write_params(self, request: PutRequest) -> dict[str, str]:
         """Query parameters of every write of ``request``'s object: precondition and KMS key."""
         params: dict[str, str] = {}
@@ -352,15 +366,16 @@ class _GCSBackend(Backend):
             f"--{boundary}\r\nContent-Type: {resource['contentType']}\r\n\r\n"
         ).encode()
         payload = b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
-        return await self.send_json(
+        with self.missing_bucket(uri):
+            return await self.send_json(
             "POST",
             self.upload_api,
             uri=uri,
-            params={"uploadType": "multipart", **params},
-            headers={"Content-Type": f"multipart/related; boundary={boundary}"},
-            data=payload,
-            size=len(payload),
-        )
+                params={"uploadType": "multipart", **params},
+                headers={"Content-Type": f"multipart/related; boundary={boundary}"},
+                data=payload,
+                size=len(payload),
+            )
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
         stored = await self.insert(request.key, request.uri, self.resource(request), data, self.write_params(request))
@@ -368,7 +383,7 @@ class _GCSBackend(Backend):
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         if self.upload_mode == "composite":
-            stored = await _gcs_upload.upload_composite(self, request, data, part_size)
+            stored = await _gcs_upload.upload_composite(self, request, data, self.chunk_size or part_size)
         else:
             stored = await _gcs_upload.upload_resumable(self, request, data, self.chunk_size or part_size)
         await self.check_stored(request, stored)
@@ -471,7 +486,8 @@ class _GCSBackend(Backend):
         uri = self.uri(prefix)
         params = {"prefix": prefix, "maxResults": "1000", "fields": "items(name),nextPageToken"}
         while True:
-            page = await self.send_json("GET", f"{self.api}/o", uri=uri, params=params)
+            with self.missing_bucket(uri):
+                page = await self.send_json("GET", f"{self.api}/o", uri=uri, params=params)
             for item in page.get("items", ()):
                 yield str(item["name"])
             token = page.get("nextPageToken")
@@ -510,11 +526,13 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
             (``GOOGLE_APPLICATION_CREDENTIALS``, the gcloud CLI's login, or the GCP metadata server).
         emulator_host: URL of a GCS emulator (no credentials are sent). Default:
             ``STORAGE_EMULATOR_HOST`` from the environment, else Google.
+        endpoint_url: Another endpoint for the real service, with credentials (e.g. a Private
+            Service Connect endpoint such as ``https://storage-myendpoint.p.googleapis.com``).
         kms_key_name: A Cloud KMS key (``projects/.../cryptoKeys/...``) to encrypt new objects with
             (customer-managed encryption); None for the bucket's default encryption.
         upload_mode: ``"resumable"`` (default) or ``"composite"`` for large artifacts.
-        chunk_size: Bytes per resumable chunk, a multiple of 256 KiB. Default:
-            ``TransferConfig.part_size`` (16 MiB) rounded up to a multiple of 256 KiB.
+        chunk_size: Bytes per resumable chunk (or composite component), a multiple of 256 KiB.
+            Default: ``TransferConfig.part_size`` (16 MiB) rounded up to a multiple of 256 KiB.
         compression: Parquet compression codec (``"snappy"``, ``"zstd"``, ..., ``"none"``).
         transfer: Part sizes, thresholds and concurrency (:class:`TransferConfig`).
         retry: Retry attempts and backoff (:class:`RetryConfig`).
@@ -532,6 +550,7 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         credentials_path: str | os.PathLike[str] | None = None,
         *,
         emulator_host: str | None = None,
+        endpoint_url: str | None = None,
         kms_key_name: str | None = None,
         upload_mode: UploadMode = "resumable",
         chunk_size: int | None = None,
@@ -559,6 +578,10 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
                 "'projects/P/locations/L/keyRings/R/cryptoKeys/K'"
             )
         emulator = _emulator_url(emulator_host)
+        if endpoint_url is not None:
+            if not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://")):
+                raise ConfigurationError("endpoint_url must start with http:// or https://")
+            endpoint_url = endpoint_url.rstrip("/")
         credentials: dict[str, Any] | None = None
         origin: str | None = None
         if credentials_path is not None:
@@ -573,6 +596,7 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         self._backend = _GCSBackend(
             bucket,
             emulator_host=emulator,
+            endpoint_url=endpoint_url,
             credentials=credentials,
             credentials_origin=origin,
             kms_key_name=kms_key_name,

@@ -50,6 +50,10 @@ class _SessionLost(Exception):
     """The resumable session is gone (expired, or finalized short by a faulty server): start again."""
 
 
+class _OffsetRefused(Exception):
+    """The server refused a chunk's start offset: it holds a different number of bytes than assumed."""
+
+
 def _align(size: int) -> int:
     return -(-size // CHUNK_ALIGN) * CHUNK_ALIGN
 
@@ -97,6 +101,11 @@ async def upload_resumable(
 
 async def _start_session(backend: _GCSBackend, request: PutRequest) -> str:
     body = json.dumps(backend.resource(request)).encode()
+    with backend.missing_bucket(request.uri):
+        return await _open_session(backend, request, body)
+
+
+async def _open_session(backend: _GCSBackend, request: PutRequest, body: bytes) -> str:
     async with backend.send(
         "POST", backend.upload_api, uri=request.uri,
         params={"uploadType": "resumable", "name": request.key, **backend.write_params(request)},
@@ -118,9 +127,16 @@ async def _session_request(
 ) -> tuple[int, dict[str, Any] | None]:
     """One PUT to the session: (bytes the server holds, the object resource once it is finalized)."""
     async with backend.send(
-        "PUT", session, uri=uri, expect=(200, 201, 308, 404, 410),
+        "PUT", session, uri=uri, expect=(200, 201, 308, 400, 404, 410),
         headers={"Content-Range": content_range}, data=body, size=len(body),
     ) as response:
+        if response.status == 400:
+            from ._gcs import status_error
+
+            refusal = status_error(400, await response.content.read(64 * 1024), uri, backend.bucket)
+            if not body:
+                raise refusal
+            raise _OffsetRefused(str(refusal))
         if response.status in (404, 410):
             raise _SessionLost(f"the server no longer knows the upload session (HTTP {response.status})")
         if response.status == 308:
@@ -150,9 +166,11 @@ async def _send_chunks(
                 held, stored = await _session_request(
                     backend, session, request.uri, f"bytes {offset}-{end - 1}/{total}", data[offset:end]
                 )
-        except TransientStoreError as exc:
+        except (TransientStoreError, _OffsetRefused) as exc:
             failures += 1
             if failures >= config.max_attempts:
+                if isinstance(exc, _OffsetRefused):
+                    raise StoreError(str(exc), uri=request.uri) from None
                 exc.attempts = failures
                 raise
             logger.debug("%s: chunk at %d failed (%s); asking the server for its offset", request.uri, offset, exc)
@@ -205,7 +223,7 @@ async def upload_composite(
     count = -(-total // size)
     base = f"{request.key}{TEMP_MARK}{uuid.uuid4().hex[:16]}"
     if count < 2 or len(f"{base}-L9-00000".encode()) > _MAX_NAME_BYTES:
-        return await upload_resumable(backend, request, data, backend.chunk_size or part_size)
+        return await upload_resumable(backend, request, data, part_size)
     config = backend.retry_config
     temporary: list[str] = []
 

@@ -160,6 +160,7 @@ class GCSPipelineStore(PipelineStoreFacade):
         credentials_path: str | os.PathLike[str] | None = None,
         *,
         emulator_host: str | None = None,
+        endpoint_url: str | None = None,
         kms_key_name: str | None = None,
         upload_mode: UploadMode = "resumable",
         chunk_size: int | None = None,
@@ -170,7 +171,7 @@ class GCSPipelineStore(PipelineStoreFacade):
         self._start(
             AsyncGCSPipelineStore(
                 bucket, prefix, format, credentials_path, emulator_host=emulator_host,
-                kms_key_name=kms_key_name, upload_mode=upload_mode, chunk_size=chunk_size,
+                endpoint_url=endpoint_url, kms_key_name=kms_key_name, upload_mode=upload_mode, chunk_size=chunk_size,
                 compression=compression, transfer=transfer, retry=retry,
             )
         )
