@@ -46,6 +46,9 @@ UploadMode = Literal["resumable", "composite"]
 GOOGLE_API_ROOT = "https://storage.googleapis.com"
 #: Resumable chunks must be multiples of 256 KiB (all but the last).
 CHUNK_ALIGN = 256 * 1024
+#: Default resumable chunk. Against both emulators 32 MiB chunks sent 200 MiB 10-40% faster than
+#: 16 MiB (half the round trips); a dropped connection costs at most one chunk, sent from memory.
+DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
 #: Request deadlines allow at least this rate (bytes per second) on top of ``read_timeout``.
 _MIN_RATE = 256 * 1024
 _TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
@@ -385,7 +388,7 @@ class _GCSBackend(Backend):
         if self.upload_mode == "composite":
             stored = await _gcs_upload.upload_composite(self, request, data, self.chunk_size or part_size)
         else:
-            stored = await _gcs_upload.upload_resumable(self, request, data, self.chunk_size or part_size)
+            stored = await _gcs_upload.upload_resumable(self, request, data, self.chunk_size or DEFAULT_CHUNK_SIZE)
         await self.check_stored(request, stored)
 
     async def check_stored(self, request: PutRequest, stored: dict[str, Any]) -> None:
@@ -531,8 +534,8 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         kms_key_name: A Cloud KMS key (``projects/.../cryptoKeys/...``) to encrypt new objects with
             (customer-managed encryption); None for the bucket's default encryption.
         upload_mode: ``"resumable"`` (default) or ``"composite"`` for large artifacts.
-        chunk_size: Bytes per resumable chunk (or composite component), a multiple of 256 KiB.
-            Default: ``TransferConfig.part_size`` (16 MiB) rounded up to a multiple of 256 KiB.
+        chunk_size: Bytes per resumable chunk and per composite component, a multiple of 256 KiB.
+            Default: 32 MiB chunks; components of ``TransferConfig.part_size`` (16 MiB).
         compression: Parquet compression codec (``"snappy"``, ``"zstd"``, ..., ``"none"``).
         transfer: Part sizes, thresholds and concurrency (:class:`TransferConfig`).
         retry: Retry attempts and backoff (:class:`RetryConfig`).

@@ -223,7 +223,7 @@ async def upload_composite(
     count = -(-total // size)
     base = f"{request.key}{TEMP_MARK}{uuid.uuid4().hex[:16]}"
     if count < 2 or len(f"{base}-L9-00000".encode()) > _MAX_NAME_BYTES:
-        return await upload_resumable(backend, request, data, part_size)
+        return await upload_resumable(backend, request, data, backend.chunk_size or part_size)
     config = backend.retry_config
     temporary: list[str] = []
 
