@@ -20,7 +20,7 @@ from typing import Any
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["SCOPES", "CredentialsSource", "find_adc_file", "load_credentials_file", "make_token"]
+__all__ = ["SCOPES", "find_adc_file", "load_credentials_file", "make_token"]
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 
@@ -34,17 +34,6 @@ _REQUIRED = {
     "external_account": ("audience", "subject_token_type", "token_url", "credential_source"),
     "impersonated_service_account": ("source_credentials", "service_account_impersonation_url"),
 }
-
-
-class CredentialsSource:
-    """Where a store's credentials came from, for messages (never the credentials themselves)."""
-
-    def __init__(self, description: str, data: dict[str, Any] | None) -> None:
-        self.description = description
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"<credentials from {self.description}>"
 
 
 def load_credentials_file(path: str | os.PathLike[str], *, origin: str) -> dict[str, Any]:

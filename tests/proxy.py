@@ -23,6 +23,8 @@ class TcpProxy:
         pattern: Client bytes to watch for (e.g. ``b"/compose"``); ``matched`` is set when seen, and
             ``on_match`` says what happens to that connection: ``"drop"`` aborts it, ``"hold"``
             forwards nothing until ``release`` is set.
+        corrupt_at: When set, the client byte at this offset (counted in ``sent``) is flipped on its
+            way to the server, once.
         record: Keep every byte clients send, per connection, in ``connections``.
     """
 
@@ -31,6 +33,7 @@ class TcpProxy:
         self.sent = 0
         self.cut_after: int | None = None
         self.cuts = 0
+        self.corrupt_at: int | None = None
         self.pattern: bytes | None = None
         self.on_match: Literal["drop", "hold"] = "drop"
         self.matched = asyncio.Event()
@@ -135,6 +138,11 @@ class TcpProxy:
                     self._writers.discard(writer)
 
     async def _forward(self, writer: asyncio.StreamWriter, data: bytes, log: bytearray) -> None:
+        if self.corrupt_at is not None and self.sent <= self.corrupt_at < self.sent + len(data):
+            damaged = bytearray(data)
+            damaged[self.corrupt_at - self.sent] ^= 0x01
+            data = bytes(damaged)
+            self.corrupt_at = None
         if self.record:
             log += data
         writer.write(data)

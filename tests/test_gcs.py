@@ -199,6 +199,20 @@ async def test_200_mb_artifact_round_trips(request: pytest.FixtureRequest, backe
     assert gcs_env.keys() == []
 
 
+@pytest.mark.parametrize("size_mib", [0.5, 3], ids=["one-request", "resumable"])
+async def test_bytes_damaged_on_the_way_up_raise_integrity_error_and_leave_nothing(
+    proxied: tuple[GCSEnv, TcpProxy], size_mib: float
+) -> None:
+    env, proxy = proxied
+    async with through(env, proxy, chunk_size=MiB, **LARGE) as store:
+        await store.exists("warm-up")  # the connection is open: the next bytes are the upload's
+        proxy.corrupt_at = proxy.sent + int(size_mib * MiB) // 2
+        with pytest.raises(IntegrityError):
+            await store.upload(frame_of(size_mib), "x")
+        assert proxy.corrupt_at is None
+    assert env.keys() == []
+
+
 # -- downloads -------------------------------------------------------------------------------------
 
 
