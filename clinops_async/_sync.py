@@ -17,11 +17,12 @@ import pandas as pd
 from . import _portal
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
+from ._gcs import AsyncGCSPipelineStore, UploadMode
 from ._local import AsyncLocalPipelineStore
 from ._s3 import AsyncS3PipelineStore, ServerSideEncryption
 from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, ByteProgress, ProgressCallback
 
-__all__ = ["LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
+__all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
 
 class PipelineStoreFacade:
@@ -144,6 +145,38 @@ class S3PipelineStore(PipelineStoreFacade):
                 bucket, prefix, format, region, profile, endpoint_url=endpoint_url,
                 addressing_style=addressing_style, server_side_encryption=server_side_encryption,
                 sse_kms_key_id=sse_kms_key_id, compression=compression, transfer=transfer, retry=retry,
+            )
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._async.bucket  # type: ignore[attr-defined,no-any-return]
+
+
+class GCSPipelineStore(PipelineStoreFacade):
+    """Blocking version of :class:`AsyncGCSPipelineStore` (same arguments, same positional order)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        format: StorageFormat | str = StorageFormat.PARQUET,
+        credentials_path: str | os.PathLike[str] | None = None,
+        *,
+        emulator_host: str | None = None,
+        endpoint_url: str | None = None,
+        kms_key_name: str | None = None,
+        upload_mode: UploadMode = "resumable",
+        chunk_size: int | None = None,
+        compression: str = "snappy",
+        transfer: TransferConfig | None = None,
+        retry: RetryConfig | None = None,
+    ) -> None:
+        self._start(
+            AsyncGCSPipelineStore(
+                bucket, prefix, format, credentials_path, emulator_host=emulator_host,
+                endpoint_url=endpoint_url, kms_key_name=kms_key_name, upload_mode=upload_mode, chunk_size=chunk_size,
+                compression=compression, transfer=transfer, retry=retry,
             )
         )
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import LocalEnv, S3Env, StoreEnv
-from tests.servers import Server, moto_reset, start_moto
+from tests.backends import GCSEnv, LocalEnv, S3Env, StoreEnv
+from tests.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto
 
 pytest_plugins = ["tests.sfn_helpers"]
 
@@ -41,6 +41,26 @@ def moto(moto_server: Server) -> Server:
     return moto_server
 
 
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[Server]:
+    """gcp-storage-emulator; tests isolate themselves with a fresh bucket each."""
+    server = start_gcs_emulator()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[Server]:
+    """fake-gcs-server; tests isolate themselves with a fresh bucket each."""
+    server = start_fake_gcs()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def bucket_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
@@ -53,7 +73,7 @@ def bucket_name() -> str:
 # isolated bucket (or directory), and `store_env.raw` gives byte-level access for the tests that
 # must inspect or damage what is stored.
 
-STORE_BACKENDS = ["local", "s3"]
+STORE_BACKENDS = ["local", "s3", "gcs-emulator", "fake-gcs"]
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -64,4 +84,31 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> StoreEnv:
     if backend == "s3":
         server = request.getfixturevalue("moto")
         return S3Env(server.url)
+    if backend == "gcs-emulator":
+        return GCSEnv(backend, request.getfixturevalue("gcs_emulator").url)
+    if backend == "fake-gcs":
+        return GCSEnv(backend, request.getfixturevalue("fake_gcs").url)
     raise AssertionError(backend)
+
+
+# Gaps of the local GCS emulators (each one measured; see test-backends.md), marked for that test on
+# that backend only, so everything else in the shared suite still runs there.
+BACKEND_GAPS = {
+    ("test_overwrite_false_never_replaces", "gcs-emulator"): pytest.mark.xfail(
+        strict=True, reason="gcp-storage-emulator ignores ifGenerationMatch=0: it has no conditional writes"
+    ),
+    ("test_list_artifacts_reads_every_page", "gcs-emulator"): pytest.mark.skip(
+        reason="gcp-storage-emulator ignores maxResults/pageToken (one page, no nextPageToken), so there is "
+        "no paging to test, and it rewrites its whole index on every write (1,050 uploads take about a "
+        "minute); paging runs against fake-gcs"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("store_env") if callspec is not None else None
+        mark = BACKEND_GAPS.get((getattr(item, "originalname", item.name), backend))
+        if mark is not None:
+            item.add_marker(mark)

