@@ -20,6 +20,7 @@ from ._exceptions import (
     StoreError,
     TransientStoreError,
 )
+from ._gcs import AsyncGCSPipelineStore
 from ._local import AsyncLocalPipelineStore
 from ._open import open_store
 from ._s3 import AsyncS3PipelineStore
@@ -36,7 +37,7 @@ from ._sfn_steps import (
 )
 from ._stepfunctions import AsyncStepFunctionsPipeline
 from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, TransferOutcome
-from ._sync import LocalPipelineStore, S3PipelineStore
+from ._sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 from ._sync_stepfunctions import StepFunctionsPipeline
 from ._version import __version__
 
@@ -45,6 +46,7 @@ __all__ = [
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
+    "AsyncGCSPipelineStore",
     "AsyncLocalPipelineStore",
     "AsyncPipelineStore",
     "AsyncS3PipelineStore",
@@ -59,6 +61,7 @@ __all__ = [
     "ExecutionSummary",
     "ExecutionTimeoutError",
     "FailStep",
+    "GCSPipelineStore",
     "IntegrityError",
     "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._backend import PutRequest
+from ._checksum import crc32c_b64_async
 from ._config import RetryConfig
 from ._exceptions import ArtifactExistsError, ArtifactNotFoundError, StoreError, TransientStoreError
 from ._retry import retry
-from ._store import META_CRC, _crc32c, _run_limited
+from ._store import META_CRC
+from ._tasks import run_limited
 
 if TYPE_CHECKING:
     from ._gcs import _GCSBackend
@@ -230,7 +232,7 @@ async def upload_composite(
     def upload_job(index: int, names: list[str], generations: list[str]) -> Callable[[], Awaitable[None]]:
         async def send() -> None:
             piece = data[index * size : (index + 1) * size]
-            crc = await _crc32c(piece)
+            crc = await crc32c_b64_async(piece)
             temporary.append(names[index])
             generations[index] = await retry(
                 config, lambda: _put_component(backend, request, names[index], piece, crc),
@@ -242,7 +244,7 @@ async def upload_composite(
     try:
         names = [f"{base}-{i:05d}" for i in range(count)]
         generations = [""] * count
-        await _run_limited(backend.transfer.max_concurrency,
+        await run_limited(backend.transfer.max_concurrency,
                            (upload_job(i, names, generations) for i in range(count)))
         sources = list(zip(names, generations, strict=True))
         level = 0
@@ -303,7 +305,7 @@ async def _compose_level(
 
         return run
 
-    await _run_limited(backend.transfer.max_concurrency, (job(j) for j in range(len(groups))))
+    await run_limited(backend.transfer.max_concurrency, (job(j) for j in range(len(groups))))
     return list(zip(names, generations, strict=True))
 
 

@@ -39,7 +39,7 @@ def open_store(uri: str, **options: Any) -> AsyncPipelineStore:
             from ._s3 import AsyncS3PipelineStore
 
             return AsyncS3PipelineStore(parts.netloc, prefix, **options)
-        from ._gcs import AsyncGCSPipelineStore  # type: ignore[import-not-found,unused-ignore]
+        from ._gcs import AsyncGCSPipelineStore
 
         store: AsyncPipelineStore = AsyncGCSPipelineStore(parts.netloc, prefix, **options)
         return store

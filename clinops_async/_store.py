@@ -9,7 +9,6 @@ against the recorded CRC32C before it is decoded (in a worker thread).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 import anyio
-import crc32c as _crc32c_impl
 import pandas as pd
 
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ._checksum import crc32c_b64_async
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
@@ -39,7 +38,6 @@ from ._tasks import run_limited
 
 __all__ = [
     "ArtifactInfo", "AsyncPipelineStore", "BulkResult", "ByteProgress", "ProgressCallback", "TransferOutcome",
-    "crc32c_b64",
 ]
 
 logger = logging.getLogger("clinops_async")
@@ -50,33 +48,8 @@ META_ROWS = "clinops-rows"
 META_COLUMNS = "clinops-columns"
 META_FORMAT = "clinops-format"
 
-#: Buffers at least this large are checksummed in a worker thread, in slices.
-_THREAD_CRC_BYTES = 1 << 20
-_CRC_SLICE = 8 << 20
 #: How often a download restarts when the object is replaced while it is being read.
 _CHANGED_RESTARTS = 3
-
-
-def _crc32c_sync(data: memoryview) -> int:
-    crc = 0
-    for start in range(0, len(data), _CRC_SLICE):
-        crc = _crc32c_impl.crc32c(data[start : start + _CRC_SLICE], crc)
-    return int(crc)
-
-
-def _b64(crc: int) -> str:
-    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
-
-
-def crc32c_b64(data: bytes | bytearray | memoryview) -> str:
-    """CRC32C of ``data`` as S3 and GCS spell it: base64 of the big-endian 4 bytes."""
-    return _b64(_crc32c_sync(memoryview(data)))
-
-
-async def _crc32c(data: memoryview) -> str:
-    if len(data) < _THREAD_CRC_BYTES:
-        return _b64(_crc32c_sync(data))
-    return _b64(await anyio.to_thread.run_sync(_crc32c_sync, data))
 
 
 @dataclass(frozen=True)
@@ -315,7 +288,7 @@ class AsyncPipelineStore:
         counter = _ByteCounter(progress)
         backend = await self._ready()
         encoded = await anyio.to_thread.run_sync(self._encode, df)
-        crc = await _crc32c(encoded.data)
+        crc = await crc32c_b64_async(encoded.data)
         request = PutRequest(
             key=key,
             uri=backend.uri(key),
@@ -387,7 +360,7 @@ class AsyncPipelineStore:
         def job(index: int) -> Callable[[], Awaitable[None]]:
             async def send() -> None:
                 chunk = data[index * part_size : (index + 1) * part_size]
-                crc = await _crc32c(chunk)
+                crc = await crc32c_b64_async(chunk)
                 parts[index] = await retry(
                     cfg,
                     lambda: backend.upload_part(upload, index + 1, chunk, crc),
@@ -526,7 +499,7 @@ class AsyncPipelineStore:
             return
         if len(data) != meta.size:
             raise IntegrityError(f"{uri}: received {len(data)} bytes, expected {meta.size}", uri=uri)
-        actual = await _crc32c(memoryview(data))
+        actual = await crc32c_b64_async(memoryview(data))
         if actual != expected:
             raise IntegrityError(
                 f"{uri} failed its integrity check (CRC32C {actual}, recorded {expected}); "

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from ._codecs import StorageFormat
 from ._sfn_steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, S3Prefix, WaitStep
-from ._sync import LocalPipelineStore, S3PipelineStore
+from ._sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 from ._sync_stepfunctions import StepFunctionsPipeline
 
 __all__ = [
     "FailStep",
+    "GCSPipelineStore",
     "LocalPipelineStore",
     "MapStep",
     "ParallelStep",

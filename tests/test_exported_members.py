@@ -17,7 +17,7 @@ def test_package_exports_are_pinned() -> None:
 
 
 def test_orchestrate_keeps_the_documented_names() -> None:
-    for name in ("S3PipelineStore", "StorageFormat"):
+    for name in ("GCSPipelineStore", "S3PipelineStore", "StepFunctionsPipeline", "PipelineStep", "StorageFormat"):
         assert name in clinops_async.orchestrate.__all__
         assert getattr(clinops_async.orchestrate, name) is getattr(clinops_async, name)
     assert clinops_async.orchestrate.StorageFormat.PARQUET == "parquet"

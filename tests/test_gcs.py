@@ -4,7 +4,6 @@ test needs to break, hold or watch the network)."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import time
 import traceback
@@ -458,9 +457,6 @@ def test_documented_gcs_snippet_runs_as_written(
         gcs_create_bucket(gcs_env.endpoint, "my-clinical-bucket")
     except Exception:
         pass  # created by an earlier run on this server
-    orchestrate = importlib.import_module("clinops_async.orchestrate")
-    if not hasattr(orchestrate, "GCSPipelineStore"):  # until orchestrate re-exports it
-        monkeypatch.setattr(orchestrate, "GCSPipelineStore", GCSPipelineStore, raising=False)
     windows_df = icu_windows()
     namespace: dict[str, Any] = {"windows_df": windows_df}
     exec(
