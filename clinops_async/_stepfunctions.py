@@ -8,18 +8,17 @@ at this boundary (:mod:`clinops_async._sfn_errors`), so nothing from botocore re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import anyio
 
 from ._aws import open_client
 from ._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError, PipelineError
+from ._lifecycle import LoopBound
 from ._sfn_errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
@@ -69,7 +68,7 @@ StateMachineType = Literal["STANDARD", "EXPRESS"]
 _ARN_IN_MESSAGE = re.compile(r"arn:[A-Za-z0-9-]+:states:[^'\"\s]+")
 
 
-class AsyncStepFunctionsPipeline:
+class AsyncStepFunctionsPipeline(LoopBound):
     """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
 
     Building (``add_step``, ``definition``, ``to_mermaid``) does no I/O. The first call that talks
@@ -96,6 +95,8 @@ class AsyncStepFunctionsPipeline:
     Raises:
         ConfigurationError: An invalid argument (no I/O is done by the constructor).
     """
+
+    _noun = "pipeline"
 
     def __init__(
         self,
@@ -137,9 +138,7 @@ class AsyncStepFunctionsPipeline:
         self.state_machine_arn: str | None = None
         #: The version ARN published by the last ``deploy(publish=True)``.
         self.version_arn: str | None = None
-        self._state = "new"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._open_lock: asyncio.Lock | None = None
+        self._init_lifecycle()
         self._client: Any = None
         self._exit_stack: AsyncExitStack | None = None
 
@@ -225,41 +224,17 @@ class AsyncStepFunctionsPipeline:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        await self._ready()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the network client. Idempotent; the pipeline cannot talk to AWS afterwards."""
-        self._state = "closed"
+    async def _close_resource(self) -> None:
         if self._exit_stack is not None:
             stack, self._exit_stack = self._exit_stack, None
             self._client = None
             await stack.aclose()
 
+    async def _open_resource(self) -> None:
+        await self._open()
+
     async def _ready(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._state == "closed":
-            raise RuntimeError("AsyncStepFunctionsPipeline is closed; create a new pipeline")
-        if self._loop is None:
-            self._loop = loop
-            self._open_lock = asyncio.Lock()
-        elif self._loop is not loop:
-            raise RuntimeError(
-                "AsyncStepFunctionsPipeline is bound to the event loop it was first used on; "
-                "create one pipeline per event loop"
-            )
-        if self._state == "new":
-            assert self._open_lock is not None
-            async with self._open_lock:
-                if self._state == "new":
-                    await self._open()
-                    self._state = "open"
+        await self._ensure_open()
         return self._client
 
     async def _open(self) -> None:

@@ -8,13 +8,11 @@ against the recorded CRC32C before it is decoded (in a worker thread).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import pandas as pd
@@ -31,6 +29,7 @@ from ._exceptions import (
     IntegrityError,
     TransientStoreError,
 )
+from ._lifecycle import LoopBound
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
@@ -173,10 +172,11 @@ class _ByteCounter:
             logger.warning("the progress callback raised; the transfer goes on", exc_info=True)
 
 
-class AsyncPipelineStore:
+class AsyncPipelineStore(LoopBound):
     """Shared implementation of the async artifact stores (S3, GCS, local)."""
 
     _backend: Backend
+    _noun = "store"
 
     def __init__(
         self,
@@ -200,46 +200,16 @@ class AsyncPipelineStore:
             raise ConfigurationError("retry must be a RetryConfig")
         self.transfer = transfer or TransferConfig()
         self.retry_config = retry or RetryConfig()
-        self._state = "new"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._open_lock: asyncio.Lock | None = None
+        self._init_lifecycle()
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    async def _open_resource(self) -> None:
+        await self._backend.open()
 
-    async def __aenter__(self) -> Self:
-        await self._ready()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the store's network client. Idempotent; the store cannot be used afterwards."""
-        if self._state == "open":
-            self._state = "closed"
-            await self._backend.aclose()
-        self._state = "closed"
+    async def _close_resource(self) -> None:
+        await self._backend.aclose()
 
     async def _ready(self) -> Backend:
-        loop = asyncio.get_running_loop()
-        if self._state == "closed":
-            raise RuntimeError(f"{type(self).__name__} is closed; create a new store")
-        if self._loop is None:
-            self._loop = loop
-            self._open_lock = asyncio.Lock()
-        elif self._loop is not loop:
-            raise RuntimeError(
-                f"{type(self).__name__} is bound to the event loop it was first used on; "
-                "create one store per event loop"
-            )
-        if self._state == "new":
-            assert self._open_lock is not None
-            async with self._open_lock:
-                if self._state == "new":
-                    await self._backend.open()
-                    self._state = "open"
+        await self._ensure_open()
         return self._backend
 
     # -- names -----------------------------------------------------------------------------------
