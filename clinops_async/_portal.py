@@ -25,12 +25,13 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
 
-__all__ = ["Lease", "PortalClient", "lease", "shutdown"]
+__all__ = ["Facade", "Lease", "PortalClient", "lease", "shutdown"]
 
 T = TypeVar("T")
 
@@ -173,6 +174,28 @@ class Lease:
 def lease(owner: PortalClient) -> Lease:
     """Take a lease on the shared loop thread for ``owner`` (a blocking facade)."""
     return Lease(owner)
+
+
+class Facade:
+    """Base of the blocking facades: one lease from creation to ``close()``, usable with ``with``."""
+
+    _async: Any
+
+    def _start(self, async_twin: Any) -> None:
+        self._async = async_twin
+        self._lease = lease(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the network client and give back the loop thread. Idempotent."""
+        self._lease.release(self._async.aclose)
 
 
 def shutdown() -> None:

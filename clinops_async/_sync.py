@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -25,14 +24,10 @@ from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, ByteProgress, 
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
 
-class PipelineStoreFacade:
+class PipelineStoreFacade(_portal.Facade):
     """The blocking API shared by every store; see the async store for each method's full text."""
 
     _async: AsyncPipelineStore
-
-    def _start(self, store: AsyncPipelineStore) -> None:
-        self._async = store
-        self._lease = _portal.lease(self)
 
     @property
     def async_store(self) -> AsyncPipelineStore:
@@ -46,18 +41,6 @@ class PipelineStoreFacade:
     @property
     def format(self) -> StorageFormat:
         return self._async.format
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the store's network client and release the loop thread. Idempotent."""
-        self._lease.release(self._async.aclose)
 
     def uri(self, name: str) -> str:
         """The URI of artifact ``name`` (no I/O)."""

@@ -8,7 +8,6 @@ fan-out, over :class:`~clinops_async._stepfunctions.AsyncStepFunctionsPipeline`.
 from __future__ import annotations
 
 from functools import partial
-from types import TracebackType
 from typing import Any, Self
 
 from . import _portal
@@ -25,12 +24,14 @@ from ._stepfunctions import (
 __all__ = ["StepFunctionsPipeline"]
 
 
-class StepFunctionsPipeline:
+class StepFunctionsPipeline(_portal.Facade):
     """Blocking version of :class:`AsyncStepFunctionsPipeline` (same arguments, same errors).
 
     Use it as a context manager, or call ``close()`` when done; it also works inside Jupyter, where an
     event loop is already running.
     """
+
+    _async: AsyncStepFunctionsPipeline
 
     def __init__(
         self,
@@ -45,26 +46,15 @@ class StepFunctionsPipeline:
         poll: PollConfig | None = None,
         max_attempts: int = 5,
     ) -> None:
-        self._async = AsyncStepFunctionsPipeline(
-            name, role_arn, region, comment, profile, endpoint_url=endpoint_url, type=type, poll=poll,
-            max_attempts=max_attempts,
+        self._start(
+            AsyncStepFunctionsPipeline(
+                name, role_arn, region, comment, profile, endpoint_url=endpoint_url, type=type, poll=poll,
+                max_attempts=max_attempts,
+            )
         )
-        self._lease = _portal.lease(self)
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncStepFunctionsPipeline", "StepFunctionsPipeline", 1)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Blocking version of ``aclose``: close the client and give back the loop thread. Idempotent."""
-        self._lease.release(self._async.aclose)
 
     # -- attributes of the async pipeline ------------------------------------------------------
 
