@@ -1,5 +1,7 @@
 """clinops_async: async-first transfer of clinical pipeline artifacts and Step Functions pipelines."""
 
+import logging as _logging
+
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
@@ -87,3 +89,6 @@ __all__ = [
     "__version__",
     "open_store",
 ]
+
+# Silent unless the application configures logging (no "last resort" output to stderr).
+_logging.getLogger("clinops_async").addHandler(_logging.NullHandler())
