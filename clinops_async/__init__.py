@@ -2,6 +2,7 @@
 
 import logging as _logging
 
+from ._bulk import BulkResult, TransferOutcome
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
@@ -38,7 +39,7 @@ from ._sfn_steps import (
     WaitStep,
 )
 from ._stepfunctions import AsyncStepFunctionsPipeline
-from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, TransferOutcome
+from ._store import ArtifactInfo, AsyncPipelineStore
 from ._sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 from ._sync_stepfunctions import StepFunctionsPipeline
 from ._version import __version__

@@ -9,16 +9,17 @@ against the recorded CRC32C before it is decoded (in a worker thread).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import pandas as pd
 
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ._bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
 from ._checksum import crc32c_b64_async
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
@@ -35,9 +36,7 @@ from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
 from ._tasks import run_limited
 
-__all__ = [
-    "ArtifactInfo", "AsyncPipelineStore", "BulkResult", "ByteProgress", "ProgressCallback", "TransferOutcome",
-]
+__all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
 
 logger = logging.getLogger("clinops_async")
 T = TypeVar("T")
@@ -76,71 +75,6 @@ class ArtifactInfo:
     content_type: str | None
 
 
-@dataclass(frozen=True)
-class TransferOutcome(Generic[T]):
-    """The result of one item of ``upload_many`` / ``download_many``.
-
-    Attributes:
-        name: The artifact name.
-        uri: Its URI (empty when the name itself was invalid).
-        value: The URI (uploads) or the DataFrame (downloads) when it succeeded, else None.
-        error: The exception when it failed, else None.
-    """
-
-    name: str
-    uri: str
-    value: T | None = None
-    error: BaseException | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-class BulkResult(Sequence[TransferOutcome[T]]):
-    """Per-item outcomes of a bulk transfer, in the order the items were given.
-
-    One failure never hides the others: look at :attr:`failed`, or call :meth:`raise_for_errors`.
-    """
-
-    def __init__(self, outcomes: list[TransferOutcome[T]]) -> None:
-        self._outcomes = outcomes
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._outcomes[index]
-
-    def __len__(self) -> int:
-        return len(self._outcomes)
-
-    def __repr__(self) -> str:
-        return f"<BulkResult {len(self.succeeded)} succeeded, {len(self.failed)} failed>"
-
-    @property
-    def ok(self) -> bool:
-        """True when every item succeeded."""
-        return not self.failed
-
-    @property
-    def succeeded(self) -> list[TransferOutcome[T]]:
-        return [o for o in self._outcomes if o.ok]
-
-    @property
-    def failed(self) -> list[TransferOutcome[T]]:
-        return [o for o in self._outcomes if not o.ok]
-
-    @property
-    def values(self) -> dict[str, T]:
-        """``{name: value}`` of the items that succeeded (URIs or DataFrames)."""
-        return {o.name: o.value for o in self._outcomes if o.ok and o.value is not None}
-
-    def raise_for_errors(self) -> None:
-        """Raise an ``ExceptionGroup`` of every failure, if any item failed."""
-        errors = [o.error for o in self.failed if isinstance(o.error, Exception)]
-        if errors:
-            raise ExceptionGroup(f"{len(errors)} of {len(self)} transfers failed", errors)
-
-
-ProgressCallback = Callable[[TransferOutcome[Any], int, int], None]
 #: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.
 ByteProgress = Callable[[int, int], None]
 
@@ -567,22 +501,51 @@ class AsyncPipelineStore(LoopBound):
         """Upload many artifacts at once, with at most ``concurrency`` in flight.
 
         Args:
-            frames: ``{name: DataFrame}`` or ``(name, DataFrame)`` pairs.
+            frames: ``{name: DataFrame}``, a list of ``(name, DataFrame)`` pairs, or an iterator of
+                pairs (a generator), which is consumed lazily: only the frames in flight are held,
+                and an invalid pair becomes a failed outcome instead of an error for the call.
             overwrite: As for ``upload``.
             concurrency: Artifacts in flight (default ``TransferConfig.bulk_concurrency``).
-            progress: Called as ``progress(outcome, done, total)`` after each artifact.
+            progress: Called as ``progress(outcome, done, total)`` after each artifact (``total`` is
+                None for an iterator of unknown length).
 
         Returns:
             A BulkResult with one outcome per artifact, in input order (value: the URI).
 
         Raises:
-            ConfigurationError: An invalid name or option, before anything is sent.
+            ConfigurationError: An invalid option, or (for a mapping or list) an invalid or repeated
+                name, before anything is sent.
         """
-        items = list(frames.items() if isinstance(frames, Mapping) else frames)
-        names = [self._bulk_name(item) for item in items]
-        return await self._bulk(
-            names, lambda i: self.upload(items[i][1], names[i], overwrite=overwrite), concurrency, progress
-        )
+        limit = self._bulk_limit(concurrency)
+        if not isinstance(overwrite, bool):
+            raise ConfigurationError("overwrite must be True or False")
+        pairs: Iterable[Any] = frames.items() if isinstance(frames, Mapping) else frames
+        total: int | None = None
+        if hasattr(pairs, "__len__"):  # a mapping or a list: everything is checked before any I/O
+            pairs = list(pairs)
+            total = len(pairs)
+            names = [_pair_name(pair, self.key) for pair in pairs]
+            if len(set(names)) != len(names):
+                raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
+        await self._ready()
+
+        def upload(df: pd.DataFrame, name: str) -> Callable[[], Awaitable[str]]:
+            return lambda: self.upload(df, name, overwrite=overwrite)
+
+        def items() -> Iterator[BulkItem[str]]:
+            seen: set[str] = set()
+            for pair in pairs:
+                try:
+                    name = _pair_name(pair, self.key)
+                    if name in seen:
+                        raise ConfigurationError(f"artifact name {name!r} appears twice in one bulk transfer")
+                except ConfigurationError as exc:
+                    yield BulkItem(_label(pair), "", failure=exc)
+                    continue
+                seen.add(name)
+                yield BulkItem(name, self.uri(name), upload(pair[1], name))
+
+        return await run_bulk(items(), limit=limit, total=total, progress=progress)
 
     async def download_many(
         self,
@@ -601,59 +564,38 @@ class AsyncPipelineStore(LoopBound):
         Raises:
             ConfigurationError: An invalid name or option, before anything is sent.
         """
-        listed = list(names) if not isinstance(names, str) else [names]
+        limit = self._bulk_limit(concurrency)
+        listed = [names] if isinstance(names, str) else list(names)
         for name in listed:
             self.key(name)
+        if len(set(listed)) != len(listed):
+            raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
         cols = self._check_columns(columns)
-        return await self._bulk(listed, lambda i: self.download(listed[i], columns=cols), concurrency, progress)
+        await self._ready()
 
-    def _bulk_name(self, item: object) -> str:
-        if not (isinstance(item, tuple) and len(item) == 2):
-            raise ConfigurationError("upload_many takes {name: DataFrame} or (name, DataFrame) pairs")
-        name = item[0]
-        self.key(name)
-        return str(name)
+        def download(name: str) -> Callable[[], Awaitable[pd.DataFrame]]:
+            return lambda: self.download(name, columns=cols)
 
-    async def _bulk(
-        self,
-        names: list[str],
-        action: Callable[[int], Awaitable[T]],
-        concurrency: int | None,
-        progress: ProgressCallback | None,
-    ) -> BulkResult[T]:
+        items = (BulkItem(name, self.uri(name), download(name)) for name in listed)
+        return await run_bulk(items, limit=limit, total=len(listed), progress=progress)
+
+    def _bulk_limit(self, concurrency: int | None) -> int:
         limit = self.transfer.bulk_concurrency if concurrency is None else concurrency
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"concurrency must be a positive integer; got {concurrency!r}")
-        if progress is not None and not callable(progress):
-            raise ConfigurationError("progress must be a callable")
-        if len(set(names)) != len(names):
-            raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
-        await self._ready()
-        outcomes: list[TransferOutcome[T]] = [TransferOutcome(n, "") for n in names]
-        done = 0
+        return limit
 
-        def job(index: int) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                nonlocal done
-                name = names[index]
-                uri = self.uri(name)
-                try:
-                    value = await action(index)
-                    outcome: TransferOutcome[T] = TransferOutcome(name, uri, value=value)
-                except Exception as exc:
-                    outcome = TransferOutcome(name, uri, error=exc)
-                outcomes[index] = outcome
-                done += 1
-                if progress is not None:
-                    try:
-                        progress(outcome, done, len(names))
-                    except Exception:
-                        logger.warning("the progress callback raised; the transfer goes on", exc_info=True)
 
-            return run
+def _pair_name(pair: object, check: Callable[[str], str]) -> str:
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise ConfigurationError("upload_many takes {name: DataFrame} or (name, DataFrame) pairs")
+    check(pair[0])
+    return str(pair[0])
 
-        await run_limited(min(limit, max(1, len(names))), (job(i) for i in range(len(names))))
-        return BulkResult(outcomes)
+
+def _label(pair: object) -> str:
+    name = pair[0] if isinstance(pair, tuple) and pair else None
+    return name if isinstance(name, str) else repr(type(pair).__name__)
 
 
 def _int_or_none(value: str | None) -> int | None:

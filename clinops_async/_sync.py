@@ -14,12 +14,13 @@ from typing import Any, Literal
 import pandas as pd
 
 from . import _portal
+from ._bulk import BulkResult, ProgressCallback
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._gcs import AsyncGCSPipelineStore, UploadMode
 from ._local import AsyncLocalPipelineStore
 from ._s3 import AsyncS3PipelineStore, ServerSideEncryption
-from ._store import ArtifactInfo, AsyncPipelineStore, BulkResult, ByteProgress, ProgressCallback
+from ._store import ArtifactInfo, AsyncPipelineStore, ByteProgress
 
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 

@@ -278,3 +278,29 @@ async def test_projection_of_a_large_artifact(store_env: StoreEnv) -> None:
         await store.upload(df, "wide")
         pd.testing.assert_frame_equal(await store.download("wide", columns=wanted), df[wanted])
         pd.testing.assert_frame_equal(await store.download("wide", columns=[]), df[[]])
+
+
+async def test_upload_many_consumes_an_iterator_lazily(store_env: StoreEnv) -> None:
+    pulled = 0
+    in_flight_max = 0
+
+    def frames():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for i in range(30):
+            pulled += 1
+            yield f"lazy/{i:02d}", icu_windows(stays=1, hours=3, seed=i)
+        yield "../bad", pd.DataFrame({"a": [1]})
+        yield "lazy/00", pd.DataFrame({"a": [1]})
+
+    def progress(outcome: object, done: int, total: int | None) -> None:
+        nonlocal in_flight_max
+        assert total is None
+        in_flight_max = max(in_flight_max, pulled - done)
+
+    async with store_env.make() as store:
+        result = await store.upload_many(frames(), concurrency=3, progress=progress)
+        assert [o.name for o in result.failed] == ["../bad", "lazy/00"]
+        assert all(isinstance(o.error, ConfigurationError) for o in result.failed)
+        assert len(result.succeeded) == 30
+        assert await store.list_artifacts("lazy/") == [f"lazy/{i:02d}" for i in range(30)]
+    assert in_flight_max <= 3 + 1
