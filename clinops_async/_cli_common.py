@@ -208,6 +208,7 @@ def print_table(grid: Table) -> None:
     if console.is_terminal:
         console.print(grid)
         return
+    grid.box = None
     with console.capture() as captured:
         console.print(grid)
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))

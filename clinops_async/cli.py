@@ -24,6 +24,7 @@ from ._cli_common import (
     exit_code_for,
     fail,
     human_size,
+    is_stdout_terminal,
     message_for,
     print_table,
     run_async,
@@ -292,7 +293,8 @@ def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | N
     grid = table(*[str(c) for c in flat.columns])
     for record in flat.itertuples(index=False):
         grid.add_row(*["" if pd.isna(v) else str(v) for v in record])
-    grid.caption = f"{len(shown)} of {total} rows, {len(frame.columns)} columns"
+    if is_stdout_terminal():  # in a pipe, only the rows
+        grid.caption = f"{len(shown)} of {total} rows, {len(frame.columns)} columns"
     print_table(grid)
 
 
