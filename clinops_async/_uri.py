@@ -23,7 +23,8 @@ from ._exceptions import ConfigurationError
 from ._open import open_store
 from ._store import AsyncPipelineStore
 
-__all__ = ["ArtifactURI", "LocationURI", "artifact_from_uri", "parse_artifact_uri", "parse_location_uri"]
+__all__ = ["ArtifactURI", "LocationURI", "artifact_from_uri", "is_directory_like", "parse_artifact_uri",
+           "parse_location_uri"]
 
 _EXTENSIONS = {"." + f.value: f for f in StorageFormat}
 

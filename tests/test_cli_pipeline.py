@@ -130,13 +130,13 @@ def test_run_without_wait_then_timeout_then_stop(env: dict[str, str], tmp_path: 
     invoke(env, "pipeline", "deploy", str(file))
     started = invoke(env, "pipeline", "run", "--json", str(file))
     arn = json.loads(started.stdout)["execution_arn"]
-    timed_out = invoke(env, "pipeline", "run", "--wait", "--timeout", "0.3", str(file))
+    timed_out = invoke(env, "pipeline", "run", "--wait", "--timeout", "0.3", "--name", "second", str(file))
     assert timed_out.exit_code == 8
-    assert "still RUNNING after 0.3 s; it goes on running" in timed_out.stderr
-    # Two executions are running: the latest one (from the timed-out run) is stopped first.
-    stopped = json.loads(invoke(env, "pipeline", "stop", "--json", str(file)).stdout)
-    assert stopped["status"] == "ABORTED" and stopped["execution_arn"] != arn
+    assert "'second' is still RUNNING after 0.3 s; it goes on running" in timed_out.stderr
     assert invoke(env, "pipeline", "stop", str(file), arn).stdout == f"stopped {arn} (ABORTED)\n"
+    # By default, stop picks the latest running execution: the only one left.
+    stopped = json.loads(invoke(env, "pipeline", "stop", "--json", str(file)).stdout)
+    assert stopped["status"] == "ABORTED" and stopped["name"] == "second"
     status = invoke(env, "pipeline", "status", str(file), arn)
     assert status.exit_code == 7 and "ABORTED" in status.stdout
     nothing = invoke(env, "pipeline", "stop", str(file))
