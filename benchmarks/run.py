@@ -282,8 +282,9 @@ def _versions() -> str:
     return ", ".join(found) + f"; s3rver 3.7.1 on node {node}; Python {platform.python_version()}"
 
 
-def _ratio_table(title: str, results: dict[str, Outcome], metric: str, unit: str, lower_better: bool = True) -> list[str]:
-    lines = [f"### {title}", "", f"| client | median {unit} (min–max) | runs | clinops_async ÷ client |", "|---|---|---|---|"]
+def _ratio_table(title: str, results: dict[str, Outcome], metric: str, unit: str) -> list[str]:
+    header = f"| client | median {unit} (min–max) | runs | clinops_async ÷ client |"
+    lines = [f"### {title}", "", header, "|---|---|---|---|"]
     ours = results.get("clinops_async")
     ours_med = ours.median(metric) if ours else None
     for client, outcome in results.items():
@@ -405,7 +406,8 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
             lines += ["### Blocking facade overhead", "",
                       f"`exists` on a tiny local store, {sizes.facade_calls} calls: a plain await "
                       f"{_cell(o, 'await_us', 0)} µs per call, the blocking facade {_cell(o, 'facade_us', 0)} µs: "
-                      f"**{_cell(o, 'total', 0)} µs** of overhead per call (one hop to the portal's loop thread and back).",
+                      f"**{_cell(o, 'total', 0)} µs** of overhead per call "
+                      "(one hop to the portal's loop thread and back).",
                       ""]
     path.write_text("\n".join(lines))
 
