@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -190,27 +191,32 @@ def measure(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return result
 
 
-def run_series(workload: str, client: str, spec: dict[str, Any], sizes: Sizes, timeout: float) -> Outcome:
-    outcome = Outcome(workload, client)
+def run_workload(workload: str, clients: list[str], spec: dict[str, Any], sizes: Sizes,
+                 timeout: float) -> dict[str, Outcome]:
+    """Run every client once per round, round after round, so drifting load on a shared machine
+    spreads over all clients instead of penalising whichever ran during a busy minute."""
+    outcomes = {client: Outcome(workload, client) for client in clients}
     for i in range(sizes.runs):
-        try:
-            result = measure({**spec, "client": client, "workload": workload}, timeout)
-        except subprocess.TimeoutExpired:
-            outcome.error = f"timed out after {timeout:.0f} s"
-            break
-        except Exception as exc:
-            outcome.error = str(exc)
-            break
-        outcome.runs.append(result)
-        shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
-        print(f"  {workload:10} {client:20} run {i + 1}: {shown}", flush=True)
-        if not result.get("ok", True):
-            outcome.error = "verification failed"
-        if i == 0 and sizes.repeat_limit and float(result.get("total", 0)) > sizes.repeat_limit:
-            break
-    if outcome.error:
-        print(f"  {workload:10} {client:20} ERROR: {outcome.error}", flush=True)
-    return outcome
+        for client, outcome in outcomes.items():
+            if outcome.error or (
+                i > 0 and sizes.repeat_limit and float(outcome.runs[0].get("total", 0)) > sizes.repeat_limit
+            ):
+                continue
+            try:
+                result = measure({**spec, "client": client, "workload": workload}, timeout)
+            except subprocess.TimeoutExpired:
+                outcome.error = f"timed out after {timeout:.0f} s"
+            except Exception as exc:
+                outcome.error = str(exc)
+            else:
+                outcome.runs.append(result)
+                shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+                print(f"  {workload:10} {client:20} run {i + 1}: {shown}", flush=True)
+                if not result.get("ok", True):
+                    outcome.error = "verification failed"
+            if outcome.error:
+                print(f"  {workload:10} {client:20} ERROR: {outcome.error}", flush=True)
+    return outcomes
 
 
 # -- preparation ----------------------------------------------------------------------------------------------
@@ -347,7 +353,8 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         f"{RATE / 1e6:.0f} MB/s per connection per direction, like one stream to a cloud object store.",
         "- botocore clients: SigV4 payload hashing off (as over HTTPS). 16 requests in flight for the "
         "concurrent peers; clinops_async with its default `TransferConfig`.",
-        f"- Runs: {sizes.runs} per client and workload, each in a fresh process (median, range in brackets); "
+        f"- Runs: {sizes.runs} per client and workload, each in a fresh process (median, range in brackets), "
+        "clients taking turns round after round; "
         + (f"a client whose first run exceeds {sizes.repeat_limit:.0f} s is run once (time budget)."
            if sizes.repeat_limit else "one run each (quick mode)."),
         f"- Bulk: {sizes.bulk_count} artifacts of 10,000 rows (patient id, timestamp, 8 float columns; "
@@ -453,6 +460,11 @@ def main() -> None:
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     scratch = Path(tempfile.mkdtemp(prefix="clinops-bench-", dir=shm))
     procs = Processes()
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # stop what this run started (the finally below), then exit
+
+    signal.signal(signal.SIGTERM, terminate)
     started = time.monotonic()
     all_results: dict[str, dict[str, Outcome]] = {}
     skipped: list[str] = []
@@ -467,16 +479,14 @@ def main() -> None:
         timeout = 120.0 if args.quick else 300.0
         if "bulk" in workloads:
             spec = {**base, "endpoint": rtt.url, "count": sizes.bulk_count}
-            all_results["bulk"] = {c: run_series("bulk", c, spec, sizes, timeout) for c in pick(BULK_CLIENTS)}
+            all_results["bulk"] = run_workload("bulk", pick(BULK_CLIENTS), spec, sizes, timeout)
         if "big" in workloads:
             spec = {**base, "endpoint": capped.url, "matrix": meta["matrix"]}
-            all_results["big"] = {c: run_series("big", c, spec, sizes, timeout) for c in pick(BIG_CLIENTS)}
+            all_results["big"] = run_workload("big", pick(BIG_CLIENTS), spec, sizes, timeout)
         if "projection" in workloads:
             spec = {**base, "endpoint": capped.url, "control_port": capped.control_port, "key": meta["wide_key"],
                     "columns": meta["columns"], "rows": meta["rows"]}
-            all_results["projection"] = {
-                c: run_series("projection", c, spec, sizes, timeout) for c in pick(PROJECTION_CLIENTS)
-            }
+            all_results["projection"] = run_workload("projection", pick(PROJECTION_CLIENTS), spec, sizes, timeout)
         if "gcs" in workloads:
             if importlib.util.find_spec("clinops_async._gcs") is None:
                 reason = "GCS bulk: clinops_async._gcs is not on this branch yet"
@@ -486,11 +496,10 @@ def main() -> None:
                 gcs_port = start_gcs_emulator(procs)
                 gcs_proxy = start_proxy(procs, gcs_port, DELAY, 0)
                 spec = {**base, "endpoint": gcs_proxy.url, "count": sizes.bulk_count}
-                all_results["gcs"] = {"clinops_async (GCS)": run_series("bulk", "clinops_async (GCS)", spec, sizes,
-                                                                        timeout)}
+                all_results["gcs"] = run_workload("bulk", ["clinops_async (GCS)"], spec, sizes, timeout)
         if "facade" in workloads:
             spec = {**base, "endpoint": "", "calls": sizes.facade_calls}
-            all_results["facade"] = {"clinops_async": run_series("facade", "clinops_async", spec, sizes, timeout)}
+            all_results["facade"] = run_workload("facade", ["clinops_async"], spec, sizes, timeout)
         elapsed = time.monotonic() - started
         write_report(args.out, all_results, sizes, meta, args.quick, skipped, elapsed)
         print(f"wrote {args.out} after {elapsed:.0f} s")
