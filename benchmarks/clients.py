@@ -38,6 +38,14 @@ def _unsigned_payload() -> None:
     import botocore.auth
 
     botocore.auth.S3SigV4Auth._should_sha256_sign_payload = lambda self, request: False  # type: ignore[method-assign]
+    try:  # with awscrt installed (botocore[crt], a clinops-async[aws] dependency) botocore signs with CRT
+        import botocore.crt.auth
+    except ImportError:
+        return
+    for name in ("CrtS3SigV4Auth", "CrtS3SigV4AsymAuth"):
+        signer = getattr(botocore.crt.auth, name, None)
+        if signer is not None:
+            signer._should_sha256_sign_payload = lambda self, request: False
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:
