@@ -251,6 +251,36 @@ def prepare(scratch: Path, sizes: Sizes, s3_port: int) -> dict[str, Any]:
             "columns": columns}
 
 
+#: Why clinops_async trails in a workload, as diagnosed with the harness (see docs/performance.md).
+BEHIND_WHY = {
+    "bulk up + down (s)": "~1 MB objects on two shared cores are bound by CPU per request: clinops_async adds a "
+    "CRC32C, metadata and bulk bookkeeping per object to the same botocore pipeline as hand-written "
+    "aiobotocore, and botocore's Python pipeline costs more per request than obstore's Rust client",
+    "big up + down (s)": "encoding dominates: pyarrow's default dictionary encoding of float columns makes the "
+    "file 25% larger and the encode ~4x slower",
+    "loop stall, worst of up/down (ms)": "the download buffer is zero-filled on the loop "
+    "(`bytearray(size)`), and each 16 MiB part is copied twice on the loop before it is sent",
+    "peak RSS / frame": "the encoded buffer is 25% larger than the frame (dictionary encoding of floats) and "
+    "the download buffer is a full second copy until decoding ends",
+    "projection (s)": "`download(columns=...)` fetches the whole object and projects after decoding",
+    "projection (MB moved)": "`download(columns=...)` fetches the whole object and projects after decoding",
+}
+
+
+def behind_lines(rows: list[tuple[str, str, float | None, str, float | None]]) -> list[str]:
+    lines = ["## Where clinops_async is behind, and why", ""]
+    behind = [(label, best, best_val, ours) for label, best, best_val, _, ours in rows
+              if ours is not None and best_val and ours > best_val * 1.05]
+    for label, best, best_val, ours in behind:
+        assert ours is not None and best_val is not None
+        why = BEHIND_WHY.get(label, "not diagnosed yet")
+        lines.append(f"- **{label}**: {ours / best_val:.2f}× {best}. {why[0].upper()}{why[1:]}.")
+    if not behind:
+        lines.append("- Nowhere by more than 5% in this run.")
+    lines += ["", "Each has a proposed library change with its measured effect in `docs/performance.md`.", ""]
+    return lines
+
+
 # -- report ---------------------------------------------------------------------------------------------------
 
 
@@ -378,6 +408,7 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         ratio = f"{ours / best_val:.2f}" if ours is not None and best_val else "—"
         lines.append(f"| {label} | {ours_text} | {best} | {_fmt(best_val)} | {ratio} |")
     lines.append("")
+    lines += behind_lines(summary_rows(all_results))
     lines += ["## Details", ""]
     if "bulk" in all_results:
         lines += _ratio_table(f"Bulk: {sizes.bulk_count} × ~1 MB Parquet, up + down", all_results["bulk"], "total", "s")
