@@ -60,7 +60,7 @@ class Sizes:
     facade_calls: int
 
 
-QUICK = Sizes(bulk_count=32, big_bytes=32 * MiB, wide_bytes=32 * MiB, runs=1, repeat_limit=0, facade_calls=300)
+QUICK = Sizes(bulk_count=20, big_bytes=16 * MiB, wide_bytes=16 * MiB, runs=1, repeat_limit=0, facade_calls=1000)
 FULL = Sizes(bulk_count=200, big_bytes=512 * MiB, wide_bytes=256 * MiB, runs=3, repeat_limit=20, facade_calls=3000)
 
 
