@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev tools clean
+.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ unit: install-dev tools
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# Benchmarks against the peers (s3fs, obstore, boto3, awswrangler, ...) in their own venv under
+# benchmarks/.work; writes benchmarks/RESULTS.md. Full run ~15 minutes, quick run under 2.
+bench:
+	$(PYTHON) benchmarks/run.py
+
+bench-quick:
+	$(PYTHON) benchmarks/run.py --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .demo-store
