@@ -9,6 +9,7 @@ against the recorded CRC32C before it is decoded (in a worker thread).
 from __future__ import annotations
 
 import logging
+import mmap
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -379,7 +380,9 @@ class AsyncPipelineStore(LoopBound):
         if meta.size <= len(first):
             await self._verify(meta, first, uri)
             return first
-        view = memoryview(bytearray(meta.size))
+        # An anonymous map, not a bytearray: the kernel hands out zeroed pages as they are written,
+        # instead of a memset of the whole object on the event loop.
+        view = memoryview(mmap.mmap(-1, meta.size))
         view[: len(first)] = first
 
         def job(start: int) -> Callable[[], Awaitable[None]]:
