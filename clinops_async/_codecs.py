@@ -121,7 +121,7 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
 
 #: Float columns whose sample is more than this share distinct values are not dictionary-encoded.
 _DISTINCT_SHARE = 0.5
-_SAMPLE_ROWS = 10_000
+_SAMPLE_ROWS = 1_000
 
 
 def _dictionary_columns(frame: pd.DataFrame, schema: pa.Schema) -> bool | list[str]:
