@@ -16,6 +16,9 @@ The convention (also in docs/development.md):
 - Blocking stores and pipelines a page leaves open are closed after it: the original API's snippets
   never close theirs, and a page may rebind `store` to another one.
 
+The ```bash blocks of the pages in SHELL_PAGES run too, in order, as one `bash -euo pipefail` script
+with `clinops-async` and `python` on the PATH, in the same environment (not-run markers apply).
+
 Pages with a test of their own are left out here: docs/pipelines.md (tests/test_docs_pipelines.py,
 which also compares its printed JSON and diagram) and docs/cli.md (tests/test_docs_cli.py, shell).
 """
@@ -27,7 +30,10 @@ import asyncio
 import contextlib
 import inspect
 import io
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +51,8 @@ OWN_TESTS = {
     "docs/pipelines.md": "tests/test_docs_pipelines.py",
     "docs/cli.md": "tests/test_docs_cli.py",
 }
+#: Pages whose shell examples run as well (a walk-through that must work as a whole).
+SHELL_PAGES = ["docs/getting-started.md"]
 BUCKET = "my-clinical-bucket"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not-run:(?P<reason>[^>]*?)-->\s*\Z")
@@ -63,7 +71,7 @@ def pages() -> list[str]:
     return [p for p in found if p not in OWN_TESTS]
 
 
-def blocks(page: str) -> list[Block]:
+def blocks(page: str, language: str = "python") -> list[Block]:
     text = (ROOT / page).read_text(encoding="utf-8")
     found: list[Block] = []
     for match in FENCE.finditer(text):
@@ -71,17 +79,17 @@ def blocks(page: str) -> list[Block]:
         line = text.count("\n", 0, match.start()) + 1
         if lang in ("py", "python3", "pycon", "ipython"):
             pytest.fail(f"{page}:{line}: write ```python, so the block is tested")
-        if lang != "python":
+        if lang != language:
             continue
         if match.group("indent"):
-            pytest.fail(f"{page}:{line}: an indented ```python block is not tested; move it to the margin")
+            pytest.fail(f"{page}:{line}: an indented ```{language} block is not tested; move it to the margin")
         marker = NOT_RUN.search(text[: match.start()].rstrip() + "\n")
         reason = None
         if marker:
             reason = marker.group("reason").strip()
             if not reason:
                 pytest.fail(f"{page}:{line}: a not-run marker must say why")
-        if reason is None and re.search(r"file:///|[\"']/tmp/", match.group("body")):
+        if reason is None and re.search(r"[\"'](?:file://)?/tmp/|[\"']file:///", match.group("body")):
             pytest.fail(f"{page}:{line}: use a relative local path; examples run in a temporary directory")
         found.append(Block(page, line, match.group("body"), reason))
     return found
@@ -156,6 +164,27 @@ def test_page_examples_run(page: str) -> None:
         finally:
             _close_async_left_open(namespace, runner)
     assert ran, f"{page}: every block is marked not-run"
+
+
+@pytest.mark.parametrize("page", SHELL_PAGES)
+@pytest.mark.usefixtures("servers")
+def test_page_shell_examples_run(page: str, tmp_path: Path) -> None:
+    script = "\n".join(b.code for b in blocks(page, "bash") if b.not_run is None)
+    assert script, f"{page} has no shell block to run"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, command in (("clinops-async", f'exec "{sys.executable}" -m clinops_async "$@"'),
+                          ("python", f'exec "{sys.executable}" "$@"')):
+        shim = bin_dir / name
+        shim.write_text(f"#!/bin/sh\n{command}\n")
+        shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if page == "docs/getting-started.md":
+        assert "copy bytes" in done.stderr, "cp --progress drew no progress bar"
+        assert ": SUCCEEDED in " in done.stdout, "the pipeline run did not succeed"
 
 
 def test_every_page_is_tested_somewhere() -> None:
