@@ -10,6 +10,8 @@ The convention (also in docs/development.md):
 - S3 and Step Functions examples reach moto only through `AWS_ENDPOINT_URL` and test credentials; GCS
   examples reach gcp-storage-emulator only through `STORAGE_EMULATOR_HOST`. The bucket the examples
   name, `my-clinical-bucket`, exists (empty) on both. Nothing in a block is rewritten.
+- On the pages in NOTEBOOK_PAGES every block runs inside the running event loop, as a Jupyter cell
+  does, so blocking calls there are tested where a loop is already running.
 - The working directory is an empty temporary directory, so relative paths stay inside it.
 - A block that cannot run here is marked by an HTML comment right before it, with the reason:
   `<!-- not-run: needs real AWS credentials -->`. Use it sparingly.
@@ -51,6 +53,8 @@ OWN_TESTS = {
     "docs/pipelines.md": "tests/test_docs_pipelines.py",
     "docs/cli.md": "tests/test_docs_cli.py",
 }
+#: Pages whose blocks all run inside the page's running event loop, as notebook cells do.
+NOTEBOOK_PAGES = ["docs/notebooks.md"]
 #: Pages whose shell examples run as well (a walk-through that must work as a whole).
 SHELL_PAGES = ["docs/getting-started.md"]
 BUCKET = "my-clinical-bucket"
@@ -134,6 +138,14 @@ def servers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp
             facade.close()
 
 
+async def _as_cell(code: Any, namespace: dict[str, Any]) -> None:
+    """Run ``code`` the way Jupyter runs a cell: inside the running event loop."""
+    asyncio.get_running_loop()
+    result = eval(code, namespace)
+    if inspect.iscoroutine(result):
+        await result
+
+
 def _close_async_left_open(namespace: dict[str, Any], runner: asyncio.Runner) -> None:
     for value in list(namespace.values()):
         if type(value).__module__.startswith("clinops_async") and inspect.iscoroutinefunction(
@@ -157,9 +169,12 @@ def test_page_examples_run(page: str) -> None:
                 where = f"{page}:{block.line}"
                 code = compile(block.code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
                 with contextlib.redirect_stdout(io.StringIO()):
-                    result = eval(code, namespace)
-                    if inspect.iscoroutine(result):
-                        runner.run(result)
+                    if page in NOTEBOOK_PAGES:
+                        runner.run(_as_cell(code, namespace))
+                    else:
+                        result = eval(code, namespace)
+                        if inspect.iscoroutine(result):
+                            runner.run(result)
                 ran += 1
         finally:
             _close_async_left_open(namespace, runner)
