@@ -207,3 +207,16 @@ def test_every_page_is_tested_somewhere() -> None:
         assert (ROOT / test).is_file(), f"{page} is said to be tested by {test}, which does not exist"
     untested = [b for p in pages() for b in blocks(p) if b.not_run is not None]
     assert len(untested) <= 3, f"too many not-run blocks: {[(b.page, b.line, b.not_run) for b in untested]}"
+
+
+def test_api_pages_cover_every_public_name() -> None:
+    import clinops_async
+    import clinops_async.orchestrate
+
+    documented = {m.group(1) for p in (ROOT / "docs" / "api").glob("*.md")
+                  for m in re.finditer(r"^::: ([\w.]+)", p.read_text(encoding="utf-8"), re.M)}
+    missing = [n for n in clinops_async.__all__ if n != "__version__" and f"clinops_async.{n}" not in documented]
+    assert not missing, f"public names without an API entry in docs/api/: {missing}"
+    assert "clinops_async.orchestrate" in documented
+    for name in clinops_async.orchestrate.__all__:
+        assert getattr(clinops_async.orchestrate, name) is getattr(clinops_async, name), name
