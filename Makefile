@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick clean
+.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ unit: install-dev tools
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# The documentation site, offline, into site/ (warnings fail the build).
+$(VENV)/.installed-docs: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Benchmarks against the peers (s3fs, obstore, boto3, awswrangler, ...) in their own venv under
 # benchmarks/.work; writes benchmarks/RESULTS.md. Full run ~15 minutes, quick run under 2.

@@ -369,8 +369,14 @@ class ParallelStep:
         comment: The state's ``Comment``.
         retry_attempts: Retries of the whole step. Default 0: branches retry their own tasks.
         retry_on: Errors retried when ``retry_attempts`` > 0. Default ``["States.ALL"]``.
-        retry_interval_seconds, retry_backoff_rate, retry_max_delay_seconds, retry_jitter,
-        result_path, catch, catch_on, catch_result_path: As for :class:`PipelineStep`.
+        retry_interval_seconds: As for :class:`PipelineStep`.
+        retry_backoff_rate: As for :class:`PipelineStep`.
+        retry_max_delay_seconds: As for :class:`PipelineStep`.
+        retry_jitter: As for :class:`PipelineStep`.
+        result_path: As for :class:`PipelineStep`.
+        catch: As for :class:`PipelineStep`.
+        catch_on: As for :class:`PipelineStep`.
+        catch_result_path: As for :class:`PipelineStep`.
     """
 
     name: str
@@ -477,8 +483,16 @@ class MapStep:
             percentage of items fail (0-100). Default none: any failed item fails the step.
         tolerated_failure_count: Distributed only: the same as a number of items.
         label: Distributed only: a label for the child executions (at most 40 characters).
-        retry_attempts, retry_on, retry_interval_seconds, retry_backoff_rate, retry_max_delay_seconds,
-        retry_jitter, result_path, catch, catch_on, catch_result_path: As for :class:`ParallelStep`.
+        retry_attempts: As for :class:`ParallelStep`.
+        retry_on: As for :class:`ParallelStep`.
+        retry_interval_seconds: As for :class:`ParallelStep`.
+        retry_backoff_rate: As for :class:`ParallelStep`.
+        retry_max_delay_seconds: As for :class:`ParallelStep`.
+        retry_jitter: As for :class:`ParallelStep`.
+        result_path: As for :class:`ParallelStep`.
+        catch: As for :class:`ParallelStep`.
+        catch_on: As for :class:`ParallelStep`.
+        catch_result_path: As for :class:`ParallelStep`.
     """
 
     name: str

@@ -486,7 +486,9 @@ class AsyncStepFunctionsPipeline(LoopBound):
         """Start an execution and wait for it: ``execute()`` then ``wait()``.
 
         Args:
-            input_data, execution_name, state_machine_arn: As for :meth:`execute`.
+            input_data: As for :meth:`execute`.
+            execution_name: As for :meth:`execute`.
+            state_machine_arn: As for :meth:`execute`.
             raise_on_failure: Raise ExecutionFailedError when it does not succeed (default); when
                 False, return the failed result instead.
             timeout: As for :meth:`wait`.
