@@ -98,6 +98,11 @@ class _Provider:
             self.leases += 1
             return self.loop
 
+    def forget(self) -> None:
+        """Give back a lease without stopping the loop thread (from a finalizer, which must not block)."""
+        with self.lock:
+            self.leases -= 1
+
     def release(self) -> None:
         loop: _LoopThread | None = None
         with self.lock:
@@ -171,6 +176,18 @@ class Lease:
             _provider.release()
 
 
+    def abandon(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Schedule ``close`` on the loop without waiting, and give the lease back (for finalizers)."""
+        loop, self._loop = self._loop, None
+        if loop is None or self._pid != os.getpid():
+            return
+        try:
+            loop.portal.start_task_soon(close)
+        except RuntimeError:
+            pass  # the loop has stopped, or this runs on the loop thread itself
+        _provider.forget()
+
+
 def lease(owner: PortalClient) -> Lease:
     """Take a lease on the shared loop thread for ``owner`` (a blocking facade)."""
     return Lease(owner)
@@ -184,6 +201,10 @@ class Facade:
     def _start(self, async_twin: Any) -> None:
         self._async = async_twin
         self._lease = lease(self)
+        # A facade dropped without close() still closes its client (at interpreter exit, shutdown()
+        # does it in order instead).
+        self._finalizer = weakref.finalize(self, self._lease.abandon, async_twin.aclose)
+        self._finalizer.atexit = False
 
     def __enter__(self) -> Self:
         return self
@@ -195,6 +216,7 @@ class Facade:
 
     def close(self) -> None:
         """Close the network client and give back the loop thread. Idempotent."""
+        self._finalizer.detach()
         self._lease.release(self._async.aclose)
 
 

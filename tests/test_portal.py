@@ -139,3 +139,16 @@ def test_ctrl_c_during_upload_aborts_the_multipart_upload(moto: Server) -> None:
     assert proc.returncode == 130 and "interrupted" in out
     assert s3.incomplete_uploads() == 0
     assert s3.keys() == []
+
+
+def test_a_facade_dropped_without_close_still_closes_its_client(moto: Server) -> None:
+    import gc
+
+    s3 = S3Env(moto.url)
+    store = S3PipelineStore(s3.bucket, endpoint_url=moto.url)
+    store.upload(pd.DataFrame({"a": [1]}), "x")
+    twin = store.async_store
+    assert twin._backend._exit_stack is not None  # type: ignore[attr-defined]
+    del store
+    gc.collect()
+    wait_until(lambda: twin._backend._exit_stack is None)  # type: ignore[attr-defined]
