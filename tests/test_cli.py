@@ -296,3 +296,26 @@ def test_local_store_uri_and_plain_directory(env: dict[str, str], tmp_path: Path
 def _json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def test_cp_and_ls_on_gcs_through_the_emulator_variable(fake_gcs: Server, tmp_path: Path) -> None:
+    import uuid
+
+    from tests.backends import gcs_create_bucket
+
+    bucket = f"cli-{uuid.uuid4().hex[:10]}"
+    gcs_create_bucket(fake_gcs.url, bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_"))}
+    env.update(STORAGE_EMULATOR_HOST=fake_gcs.url, PYTHONPATH=str(ROOT))
+    df = icu_windows(stays=3, hours=4)
+    src = local_file(tmp_path, "windows", df)
+    uri = f"gs://{bucket}/clinops/features/windows.parquet"
+    up = run_cli(env, "cp", str(src), uri)
+    assert up.returncode == 0, up.stderr
+    listing = run_cli(env, "ls", f"gs://{bucket}/clinops/features/", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert "windows" in listing.stdout and '"rows": 12' in listing.stdout
+    back = tmp_path / "back" / "windows.parquet"
+    down = run_cli(env, "cp", uri, str(back))
+    assert down.returncode == 0, down.stderr
+    pd.testing.assert_frame_equal(read_local(back), df)
