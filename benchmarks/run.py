@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,26 +81,16 @@ class Outcome:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port (the library's own helper, available once the benchmark venv is active)."""
+    from clinops_async.testing import free_port as library_free_port
+
+    return library_free_port()
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+    from clinops_async.testing import wait_http as library_wait_http
+
+    library_wait_http(url, process, timeout)
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

@@ -12,7 +12,8 @@ from tests.servers import ROOT
 
 def test_demo_tour_runs_every_leg(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "clinops_async.demo", "--root", str(tmp_path / "store"), "--stays", "12", "--hours", "6"],
+        [sys.executable, "-m", "clinops_async.demo", "--root", str(tmp_path / "store"),
+         "--stays", "12", "--hours", "6"],
         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
