@@ -215,8 +215,7 @@ class _S3Backend(Backend):
 
     @staticmethod
     def _exists_or(exc: StoreError, request: PutRequest) -> StoreError:
-        cause = exc.__cause__
-        code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
+        code = _error_code(exc.__cause__)
         if code in ("PreconditionFailed", "412"):
             return ArtifactExistsError(
                 f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
@@ -298,7 +297,7 @@ class _S3Backend(Backend):
         try:
             response = await self._call(uri, "get_object", **args)
         except StoreError as exc:
-            code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+            code = _error_code(exc.__cause__)
             if code in ("PreconditionFailed", "412"):
                 raise ObjectChangedError(uri) from None
             raise
@@ -331,6 +330,16 @@ class _S3Backend(Backend):
 
     async def delete(self, key: str) -> None:
         await self._call(self.uri(key), "delete_object", Key=key)
+
+
+def _error_code(exc: BaseException | None) -> str | None:
+    """The S3 error code of a botocore ClientError; None for anything else (a dropped connection's
+    botocore error carries ``response = None``)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    error = response.get("Error")
+    return str(error.get("Code")) if isinstance(error, dict) and error.get("Code") is not None else None
 
 
 def _total_size(response: dict[str, Any]) -> int:
