@@ -18,6 +18,7 @@ from ._exceptions import (
     ArtifactNotFoundError,
     BucketNotFoundError,
     ConfigurationError,
+    IntegrityError,
     StoreError,
     TransientStoreError,
 )
@@ -35,6 +36,8 @@ _DENIED_CODES = {
     "ExpiredToken", "InvalidToken", "AccountProblem",
 }
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+#: What S3 answers when a body does not match the checksum (CRC32C, Content-MD5) sent with it.
+_DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "InvalidChecksum"}
 
 ServerSideEncryption = Literal["AES256", "aws:kms", "aws:kms:dsse"]
 
@@ -56,6 +59,12 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         if code in _DENIED_CODES or status == 403:
             return AccessDeniedError(
                 f"access denied to {uri} ({code or status}); check the credentials and the bucket policy",
+                uri=uri,
+            )
+        if code in _DIGEST_CODES:
+            return IntegrityError(
+                f"{uri}: S3 refused the upload because its bytes did not match their checksum ({code}); "
+                "they were damaged on the way and nothing was stored. Retry the upload",
                 uri=uri,
             )
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
