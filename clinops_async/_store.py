@@ -35,7 +35,7 @@ from ._lifecycle import LoopBound
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
-from ._tasks import run_limited
+from ._tasks import run_limited, wait_to_end
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
 
@@ -258,7 +258,12 @@ class AsyncPipelineStore(LoopBound):
         self, backend: Backend, request: PutRequest, data: memoryview, part_size: int, counter: _ByteCounter
     ) -> None:
         cfg = self.retry_config
-        upload = await retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}")
+        # Waited for to the end: a cancellation while S3 creates the upload would lose its id, and with
+        # it the only way to abort it; a cancelled start aborts the upload it created.
+        upload = await wait_to_end(
+            retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}"),
+            undo=lambda created: self._abort(backend, created, request),
+        )
         count = -(-request.size // part_size)
         parts: list[Any] = [None] * count
 
@@ -279,12 +284,17 @@ class AsyncPipelineStore(LoopBound):
             await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
             await retry(cfg, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}")
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(60):
-                try:
-                    await retry(cfg, lambda: backend.abort_multipart(upload), what=f"abort of {request.uri}")
-                except Exception:
-                    logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
+            await self._abort(backend, upload, request)
             raise
+
+    async def _abort(self, backend: Backend, upload: Any, request: PutRequest) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+            try:
+                await retry(
+                    self.retry_config, lambda: backend.abort_multipart(upload), what=f"abort of {request.uri}"
+                )
+            except Exception:
+                logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
 
     async def download(
         self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None

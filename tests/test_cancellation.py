@@ -17,10 +17,12 @@ import anyio
 import pandas as pd
 import pytest
 
-from clinops_async import TransferConfig
+from clinops_async import RetryConfig, TransferConfig
 from clinops_async._store import AsyncPipelineStore
-from tests.backends import StoreEnv
+from tests.backends import S3Env, StoreEnv
+from tests.faultproxy import FaultProxy
 from tests.frames import wide_frame
+from tests.servers import Server
 
 MiB = 1 << 20
 SEEDS = [11, 12, 13]
@@ -103,3 +105,20 @@ async def test_interrupted_transfer_leaves_a_whole_artifact_and_no_leaks(
     assert open_fds() <= fds + 2, (open_fds(), fds)
     assert threading.active_count() <= threads + 2, (threading.active_count(), threads)
 
+
+async def test_cancelled_multipart_start_aborts_the_upload_it_created(moto: Server) -> None:
+    """Cancelled while S3 is creating the multipart upload: the upload it creates is aborted too."""
+    s3 = S3Env(moto.url)
+    with FaultProxy(moto.url) as proxy:
+        proxy.add("stall", lambda r: r.method == "POST" and "uploads" in r.query, delay=0.5)
+        from clinops_async import AsyncS3PipelineStore
+
+        transfer = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB)
+        async with AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=transfer,
+                                        retry=RetryConfig(max_attempts=2, initial_backoff=0.01)) as store:
+            await store.exists("x")
+            assert not await interrupt("cancel", 0.2, store.upload(big(1), "x"))
+        await asyncio.sleep(0.6)  # the stalled request has reached the server by now
+        assert proxy.applied == ["stall"]
+    assert s3.incomplete_uploads() == 0
+    assert s3.keys() == []
