@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,9 @@ META_CRC = "clinops-crc32c"
 META_ROWS = "clinops-rows"
 META_COLUMNS = "clinops-columns"
 META_FORMAT = "clinops-format"
+#: A random token per ``upload`` call: a conditional write that finds an object tells its own earlier
+#: attempt (whose answer was lost) from another writer's object by it.
+META_WRITE = "clinops-write"
 
 #: How often a download restarts when the object is replaced while it is being read.
 _CHANGED_RESTARTS = 3
@@ -204,6 +208,7 @@ class AsyncPipelineStore(LoopBound):
                 META_ROWS: str(encoded.rows),
                 META_COLUMNS: str(encoded.columns),
                 META_FORMAT: self.format.value,
+                META_WRITE: uuid.uuid4().hex,
             },
             crc32c=crc,
             overwrite=overwrite,
@@ -218,16 +223,14 @@ class AsyncPipelineStore(LoopBound):
 
     async def _put(self, backend: Backend, request: PutRequest, data: memoryview, counter: _ByteCounter) -> None:
         if request.size < self.transfer.multipart_threshold:
-            attempts = 0
 
             async def put_once() -> None:
-                nonlocal attempts
-                attempts += 1
                 try:
                     await backend.put(request, data)
                 except ArtifactExistsError:
-                    # A retried conditional write may find the object its own first attempt stored.
-                    if attempts > 1 and await self._is_ours(backend, request):
+                    # A retried conditional write may find the object an earlier attempt stored, and so
+                    # may the first one: the HTTP client re-sends a PUT whose connection dropped.
+                    if await self._is_ours(backend, request):
                         return
                     raise
 
@@ -252,7 +255,8 @@ class AsyncPipelineStore(LoopBound):
             meta = await backend.head(request.key)
         except ArtifactNotFoundError:
             return False
-        return meta.metadata.get(META_CRC) == request.crc32c and meta.size == request.size
+        mine = request.metadata.get(META_WRITE)
+        return mine is not None and meta.metadata.get(META_WRITE) == mine and meta.size == request.size
 
     async def _multipart(
         self, backend: Backend, request: PutRequest, data: memoryview, part_size: int, counter: _ByteCounter

@@ -174,6 +174,8 @@ class FaultProxy:
             with self._lock:
                 self.response_bytes += len(payload)
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
+            if fault is not None and fault.kind in ("reset_during", "truncate") and request.method == "HEAD":
+                fault.kind = "reset_after"  # a HEAD answer has no body to cut: lose the answer instead
             if fault is not None and fault.kind == "reset_after":
                 assert request.transport is not None
                 request.transport.abort()
