@@ -158,6 +158,20 @@ def _index_columns(schema: pa.Schema) -> set[str]:
     return {c for c in cols if isinstance(c, str)}
 
 
+def _rows_without_columns(schema: pa.Schema, df: pd.DataFrame) -> pd.DataFrame:
+    """A frame with rows but no columns: Parquet keeps no rows without a column, but the pandas
+    metadata keeps its RangeIndex, so the rows come back from there."""
+    pandas_meta = json.loads((schema.metadata or {}).get(b"pandas") or b"{}")
+    index = pandas_meta.get("index_columns") or []
+    if len(index) == 1 and isinstance(index[0], dict) and index[0].get("kind") == "range":
+        spec = index[0]
+        return pd.DataFrame(
+            index=pd.RangeIndex(spec["start"], spec["stop"], spec["step"], name=spec.get("name")),
+            columns=df.columns,
+        )
+    return df
+
+
 def decode_owned(
     box: list[Any], fmt: StorageFormat, *, columns: list[str] | None = None, uri: str = ""
 ) -> pd.DataFrame:
@@ -202,6 +216,8 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
                 uri=uri or None,
             ) from None
         raise SerializationError(f"{uri} is not a readable Parquet file (damaged or another format)") from None
+    if len(df.columns) == 0 and len(df) == 0:
+        df = _rows_without_columns(schema, df)
     extra = json.loads((schema.metadata or {}).get(_META_KEY, b"{}"))
     freq = extra.get("index_freq")
     if freq and isinstance(df.index, pd.DatetimeIndex):

@@ -29,7 +29,7 @@ from ._checksum import crc32c_b64_async
 from ._config import RetryConfig
 from ._exceptions import ArtifactExistsError, ArtifactNotFoundError, StoreError, TransientStoreError
 from ._retry import retry
-from ._store import META_CRC
+from ._store import META_WRITE
 from ._tasks import run_limited
 
 if TYPE_CHECKING:
@@ -327,7 +327,7 @@ async def _compose_final(
                     stored = await backend.send_json("GET", backend.object_url(request.key), uri=request.uri)
                 except ArtifactNotFoundError:
                     raise
-                if (stored.get("metadata") or {}).get(META_CRC) == request.crc32c:
+                if (stored.get("metadata") or {}).get(META_WRITE) == request.metadata.get(META_WRITE):
                     return stored
             raise
 

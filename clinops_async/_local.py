@@ -31,6 +31,7 @@ from ._exceptions import (
     StoreError,
 )
 from ._store import META_COLUMNS, META_ROWS, AsyncPipelineStore
+from ._tasks import wait_to_end
 
 __all__ = ["AsyncLocalPipelineStore"]
 
@@ -74,7 +75,8 @@ class _LocalBackend(Backend):
         return path
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
-        await anyio.to_thread.run_sync(self._put_sync, request, data)
+        # Waited for to the end: a cancelled caller must not leave a write running behind it.
+        await wait_to_end(anyio.to_thread.run_sync(self._put_sync, request, data))
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         await self.put(request, data)

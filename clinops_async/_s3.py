@@ -18,6 +18,7 @@ from ._exceptions import (
     ArtifactNotFoundError,
     BucketNotFoundError,
     ConfigurationError,
+    IntegrityError,
     StoreError,
     TransientStoreError,
 )
@@ -35,6 +36,8 @@ _DENIED_CODES = {
     "ExpiredToken", "InvalidToken", "AccountProblem",
 }
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+#: What S3 answers when a body does not match the checksum (CRC32C, Content-MD5) sent with it.
+_DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "InvalidChecksum"}
 
 ServerSideEncryption = Literal["AES256", "aws:kms", "aws:kms:dsse"]
 
@@ -56,6 +59,12 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         if code in _DENIED_CODES or status == 403:
             return AccessDeniedError(
                 f"access denied to {uri} ({code or status}); check the credentials and the bucket policy",
+                uri=uri,
+            )
+        if code in _DIGEST_CODES:
+            return IntegrityError(
+                f"{uri}: S3 refused the upload because its bytes did not match their checksum ({code}); "
+                "they were damaged on the way and nothing was stored. Retry the upload",
                 uri=uri,
             )
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
@@ -215,8 +224,7 @@ class _S3Backend(Backend):
 
     @staticmethod
     def _exists_or(exc: StoreError, request: PutRequest) -> StoreError:
-        cause = exc.__cause__
-        code = getattr(cause, "response", {}).get("Error", {}).get("Code") if cause is not None else None
+        code = _error_code(exc.__cause__)
         if code in ("PreconditionFailed", "412"):
             return ArtifactExistsError(
                 f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
@@ -298,7 +306,7 @@ class _S3Backend(Backend):
         try:
             response = await self._call(uri, "get_object", **args)
         except StoreError as exc:
-            code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+            code = _error_code(exc.__cause__)
             if code in ("PreconditionFailed", "412"):
                 raise ObjectChangedError(uri) from None
             raise
@@ -331,6 +339,16 @@ class _S3Backend(Backend):
 
     async def delete(self, key: str) -> None:
         await self._call(self.uri(key), "delete_object", Key=key)
+
+
+def _error_code(exc: BaseException | None) -> str | None:
+    """The S3 error code of a botocore ClientError; None for anything else (a dropped connection's
+    botocore error carries ``response = None``)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    error = response.get("Error")
+    return str(error.get("Code")) if isinstance(error, dict) and error.get("Code") is not None else None
 
 
 def _total_size(response: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,7 @@ from ._lifecycle import LoopBound
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
-from ._tasks import run_limited
+from ._tasks import run_limited, wait_to_end
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
 
@@ -46,6 +47,9 @@ META_CRC = "clinops-crc32c"
 META_ROWS = "clinops-rows"
 META_COLUMNS = "clinops-columns"
 META_FORMAT = "clinops-format"
+#: A random token per ``upload`` call: a conditional write that finds an object tells its own earlier
+#: attempt (whose answer was lost) from another writer's object by it.
+META_WRITE = "clinops-write"
 
 #: How often a download restarts when the object is replaced while it is being read.
 _CHANGED_RESTARTS = 3
@@ -204,6 +208,7 @@ class AsyncPipelineStore(LoopBound):
                 META_ROWS: str(encoded.rows),
                 META_COLUMNS: str(encoded.columns),
                 META_FORMAT: self.format.value,
+                META_WRITE: uuid.uuid4().hex,
             },
             crc32c=crc,
             overwrite=overwrite,
@@ -218,16 +223,14 @@ class AsyncPipelineStore(LoopBound):
 
     async def _put(self, backend: Backend, request: PutRequest, data: memoryview, counter: _ByteCounter) -> None:
         if request.size < self.transfer.multipart_threshold:
-            attempts = 0
 
             async def put_once() -> None:
-                nonlocal attempts
-                attempts += 1
                 try:
                     await backend.put(request, data)
                 except ArtifactExistsError:
-                    # A retried conditional write may find the object its own first attempt stored.
-                    if attempts > 1 and await self._is_ours(backend, request):
+                    # A retried conditional write may find the object an earlier attempt stored, and so
+                    # may the first one: the HTTP client re-sends a PUT whose connection dropped.
+                    if await self._is_ours(backend, request):
                         return
                     raise
 
@@ -252,13 +255,19 @@ class AsyncPipelineStore(LoopBound):
             meta = await backend.head(request.key)
         except ArtifactNotFoundError:
             return False
-        return meta.metadata.get(META_CRC) == request.crc32c and meta.size == request.size
+        mine = request.metadata.get(META_WRITE)
+        return mine is not None and meta.metadata.get(META_WRITE) == mine and meta.size == request.size
 
     async def _multipart(
         self, backend: Backend, request: PutRequest, data: memoryview, part_size: int, counter: _ByteCounter
     ) -> None:
         cfg = self.retry_config
-        upload = await retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}")
+        # Waited for to the end: a cancellation while S3 creates the upload would lose its id, and with
+        # it the only way to abort it; a cancelled start aborts the upload it created.
+        upload = await wait_to_end(
+            retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}"),
+            undo=lambda created: self._abort(backend, created, request),
+        )
         count = -(-request.size // part_size)
         parts: list[Any] = [None] * count
 
@@ -279,12 +288,17 @@ class AsyncPipelineStore(LoopBound):
             await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
             await retry(cfg, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}")
         except BaseException:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(60):
-                try:
-                    await retry(cfg, lambda: backend.abort_multipart(upload), what=f"abort of {request.uri}")
-                except Exception:
-                    logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
+            await self._abort(backend, upload, request)
             raise
+
+    async def _abort(self, backend: Backend, upload: Any, request: PutRequest) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+            try:
+                await retry(
+                    self.retry_config, lambda: backend.abort_multipart(upload), what=f"abort of {request.uri}"
+                )
+            except Exception:
+                logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
 
     async def download(
         self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None

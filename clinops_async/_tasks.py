@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import anyio
 
-__all__ = ["run_limited"]
+__all__ = ["run_limited", "wait_to_end"]
+
+T = TypeVar("T")
 
 
 async def run_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
@@ -29,3 +33,26 @@ async def run_limited(limit: int, jobs: Iterable[Callable[[], Awaitable[None]]])
             tg.start_soon(worker, tg.cancel_scope)
     if first_error:
         raise first_error[0]
+
+
+async def wait_to_end(work: Awaitable[T], *, undo: Callable[[T], Awaitable[None]] | None = None) -> T:
+    """Run ``work`` in its own task and wait for it to end, even when the caller is cancelled.
+
+    For steps whose effect must not outlive a caller that was told they stopped (a local write in a
+    worker thread), or whose result is needed to undo them (the id of a new multipart upload). anyio's
+    shielded scopes do not hold off a plain ``task.cancel()``, so this waits at the asyncio level.
+    If the caller was cancelled meanwhile, ``undo(result)`` runs (when ``work`` succeeded) and then
+    ``CancelledError`` is raised.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})  # being cancelled here does not cancel the task
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if undo is not None and not task.cancelled() and task.exception() is None:
+            await undo(task.result())
+        raise asyncio.CancelledError
+    return task.result()

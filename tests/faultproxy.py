@@ -6,14 +6,27 @@ with a predicate and apply to the next matching request, once each:
 - ``status(code, body)``: answer with that status instead of forwarding (503 SlowDown, 429, 500 ...);
 - ``reset_before``: close the connection without answering;
 - ``reset_during``: forward, send the headers and half the body, then drop the connection;
+- ``reset_after``: forward (the server acts on the request), then drop the connection unanswered;
 - ``flip_response``: flip one byte in the middle of the response body;
-- ``flip_request``: flip one byte in the middle of the request body before forwarding.
+- ``flip_request``: flip one byte in the middle of the request body before forwarding;
+- ``truncate``: forward, announce the full Content-Length, send only part of the body, then close the
+  connection cleanly (a short read, not a reset);
+- ``stall``: hold the request ``delay`` seconds (past the client's read timeout), then forward it.
+
+Besides the queue, ``randomly(p, seed=...)`` makes every other request fail with probability ``p``,
+choosing among ``kinds``; the choices come from one ``random.Random(seed)``, so a run is reproducible
+up to the order in which concurrent requests arrive. Error bodies are shaped for the server behind
+the proxy (``flavor="s3"``: XML; ``"gcs"``: JSON), and ``Location`` headers (GCS resumable sessions)
+are rewritten to point back at the proxy, so it stands in front of moto, gcp-storage-emulator and
+fake-gcs-server alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +34,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-__all__ = ["Fault", "FaultProxy"]
+__all__ = ["Fault", "FaultProxy", "gcs_error", "s3_error"]
 
 Match = Callable[[web.Request], bool]
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
@@ -34,11 +47,23 @@ class Fault:
     status: int = 503
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 30.0
+
+
+#: Faults a retrying client rides out; what ``randomly`` picks from by default.
+TRANSIENT_KINDS = ("status", "reset_before", "reset_during", "reset_after", "truncate")
 
 
 class FaultProxy:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, flavor: str = "s3") -> None:
+        if flavor not in ("s3", "gcs"):
+            raise ValueError("flavor must be 's3' or 'gcs'")
         self.target = target.rstrip("/")
+        self.flavor = flavor
+        self._random: random.Random | None = None
+        self._p = 0.0
+        self._kinds: tuple[str, ...] = TRANSIENT_KINDS
+        self._random_match: Match = lambda r: True
         self.faults: list[Fault] = []
         self.applied: list[str] = []
         self.requests = 0
@@ -68,6 +93,22 @@ class FaultProxy:
             for _ in range(times):
                 self.faults.append(Fault(kind, match or (lambda r: True), **kwargs))  # type: ignore[arg-type]
 
+    def randomly(
+        self, p: float, *, seed: int, kinds: tuple[str, ...] = TRANSIENT_KINDS, match: Match | None = None
+    ) -> None:
+        """From now on, each request (matching ``match``) fails with probability ``p`` (0 turns it off)."""
+        with self._lock:
+            self._random = random.Random(seed) if p > 0 else None
+            self._p, self._kinds = p, kinds
+            self._random_match = match or (lambda r: True)
+
+    def error(self, status: int) -> dict[str, object]:
+        """An error answer shaped like the server's: ``proxy.add("status", **proxy.error(503))``."""
+        if self.flavor == "gcs":
+            return gcs_error(status)
+        code = {503: "SlowDown", 429: "Throttling", 500: "InternalError"}.get(status, "InternalError")
+        return s3_error(code, status)
+
     def pending(self) -> int:
         with self._lock:
             return len(self.faults)
@@ -79,6 +120,11 @@ class FaultProxy:
                     del self.faults[i]
                     self.applied.append(fault.kind)
                     return fault
+            if self._random is not None and self._random_match(request) and self._random.random() < self._p:
+                kind = self._random.choice(self._kinds)
+                status = self._random.choice((500, 503, 429))
+                self.applied.append(kind)
+                return Fault(kind, self._random_match, **self.error(status))  # type: ignore[arg-type]
         return None
 
     def _run(self) -> None:
@@ -113,6 +159,8 @@ class FaultProxy:
             assert request.transport is not None
             request.transport.abort()
             raise asyncio.CancelledError
+        if fault is not None and fault.kind == "stall":
+            await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind == "flip_request" and body:
             flipped = bytearray(body)
             flipped[len(flipped) // 2] ^= 0xFF
@@ -126,18 +174,35 @@ class FaultProxy:
             with self._lock:
                 self.response_bytes += len(payload)
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
+            if fault is not None and fault.kind in ("reset_during", "truncate") and request.method == "HEAD":
+                fault.kind = "reset_after"  # a HEAD answer has no body to cut: lose the answer instead
+            if fault is not None and fault.kind == "reset_after":
+                assert request.transport is not None
+                request.transport.abort()
+                raise asyncio.CancelledError
+            if "Location" in out_headers:
+                out_headers["Location"] = out_headers["Location"].replace(self.target, self.url)
             if fault is not None and fault.kind == "flip_response" and payload:
                 flipped = bytearray(payload)
                 flipped[len(flipped) // 2] ^= 0xFF
                 payload = bytes(flipped)
-            if fault is not None and fault.kind == "reset_during" and payload:
+            if fault is not None and fault.kind == "reset_during":
+                # An empty answer (an S3 PUT's) is announced as one byte long and cut before it.
                 response = web.StreamResponse(status=upstream.status, headers=out_headers)
-                response.content_length = len(payload)
+                response.content_length = len(payload) or 1
                 await response.prepare(request)
                 await response.write(payload[: len(payload) // 2])
                 assert request.transport is not None
                 request.transport.abort()
                 return response
+            if fault is not None and fault.kind == "truncate":
+                head = [f"HTTP/1.1 {upstream.status} {upstream.reason}"]
+                head += [f"{k}: {v}" for k, v in out_headers.items()]
+                head += [f"Content-Length: {len(payload) or 64}", "Connection: close", "", ""]
+                assert request.transport is not None
+                request.transport.write("\r\n".join(head).encode("latin-1") + payload[: len(payload) // 2])
+                request.transport.close()  # a clean close after a short body
+                raise asyncio.CancelledError
             if request.method == "HEAD" and "Content-Length" in upstream.headers:
                 response = web.StreamResponse(status=upstream.status, headers=out_headers)
                 response.content_length = int(upstream.headers["Content-Length"])
@@ -150,3 +215,9 @@ class FaultProxy:
 def s3_error(code: str, status: int) -> dict[str, object]:
     body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected</Message></Error>'
     return {"status": status, "body": body.encode(), "headers": {"Content-Type": "application/xml"}}
+
+
+def gcs_error(status: int) -> dict[str, object]:
+    """A GCS JSON-API error answer."""
+    body = json.dumps({"error": {"code": status, "message": "injected", "errors": [{"reason": "backendError"}]}})
+    return {"status": status, "body": body.encode(), "headers": {"Content-Type": "application/json"}}

@@ -1,0 +1,145 @@
+"""Property tests over hostile DataFrames, on the local store and on S3.
+
+Each frame either round-trips exactly or raises SerializationError / ConfigurationError before any
+I/O, and the artifact already stored under that name is left untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from clinops_async import ConfigurationError, LocalPipelineStore, S3PipelineStore, SerializationError
+from tests.backends import S3Env
+from tests.servers import Server
+
+SENTINEL = pd.DataFrame({"kept": [1, 2, 3]})
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=12)
+floats = st.floats(allow_nan=True, allow_infinity=True)
+timestamps = st.one_of(
+    st.just(pd.Timestamp.min), st.just(pd.Timestamp.max), st.just(pd.NaT),
+    st.datetimes(min_value=dt.datetime(1678, 1, 1), max_value=dt.datetime(2261, 12, 31)).map(pd.Timestamp),
+)
+nested = st.one_of(
+    st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.sampled_from("ab"), st.integers(0, 3), max_size=2),
+    st.none(),
+)
+
+
+@st.composite
+def column(draw: Any, rows: int) -> pd.Series:
+    kind = draw(st.sampled_from(
+        # Known gap, left out here: object columns (nested lists/dicts, mixed scalars) come back with the
+        # type Arrow infers (int64, arrays), not as object; see docs/reliability.md.
+        ["float", "int", "Int64", "boolean", "string", "category", "ts", "ts_tz"]
+    ))
+    if kind == "float":
+        return pd.Series(draw(st.lists(floats, min_size=rows, max_size=rows)), dtype="float64")
+    if kind == "int":
+        return pd.Series(draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=rows, max_size=rows)), dtype="int64")
+    if kind == "Int64":
+        values = draw(st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), min_size=rows, max_size=rows))
+        return pd.Series(values, dtype="Int64")
+    if kind == "boolean":
+        return pd.Series(draw(st.lists(st.one_of(st.none(), st.booleans()), min_size=rows, max_size=rows)),
+                         dtype="boolean")
+    if kind in ("string", "object_str"):
+        values = draw(st.lists(st.one_of(st.none(), names), min_size=rows, max_size=rows))
+        return pd.Series(values, dtype="string" if kind == "string" else object)
+    if kind == "category":
+        # Known gap: a categorical column of zero rows comes back without its categories (Parquet keeps
+        # them only in dictionary pages, and an empty column has none); see docs/reliability.md.
+        assume(rows > 0)
+        cats = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+        values = draw(st.lists(st.one_of(st.none(), st.sampled_from(cats)), min_size=rows, max_size=rows))
+        return pd.Series(pd.Categorical(values, categories=cats, ordered=draw(st.booleans())))
+    if kind in ("ts", "ts_tz"):
+        series = pd.Series(draw(st.lists(timestamps, min_size=rows, max_size=rows)), dtype="datetime64[ns]")
+        return series.dt.tz_localize("UTC") if kind == "ts_tz" else series
+    if kind == "nested":
+        return pd.Series(draw(st.lists(nested, min_size=rows, max_size=rows)), dtype=object)
+    values = draw(st.lists(st.one_of(st.integers(0, 9), names, floats), min_size=rows, max_size=rows))
+    return pd.Series(values, dtype=object)
+
+
+@st.composite
+def frames(draw: Any) -> pd.DataFrame:
+    rows = draw(st.integers(0, 5))
+    cols = draw(st.lists(names, max_size=5))  # duplicates allowed: they must be refused
+    data = {i: draw(column(rows)) for i in range(len(cols))}
+    df = pd.DataFrame(data, index=pd.RangeIndex(rows)) if data else pd.DataFrame(index=pd.RangeIndex(rows))
+    df.columns = pd.Index(cols)
+    return df
+
+
+def check(store: Any, keys: Any, df: pd.DataFrame) -> None:
+    """Round trip exactly, or a typed error with nothing stored touched."""
+    before = keys()
+    try:
+        store.upload(df, "frame")
+    except (SerializationError, ConfigurationError):
+        assert keys() == before
+        pd.testing.assert_frame_equal(store.download("sentinel"), SENTINEL)
+        return
+    got = store.download("frame")
+    if len(df.columns) == 0:
+        # An empty column Index has no labels whose dtype could matter (pandas picks one on read).
+        assert got.shape == df.shape
+        pd.testing.assert_index_equal(got.index, df.index)
+    else:
+        pd.testing.assert_frame_equal(got, df)
+    store.delete("frame")
+
+
+@pytest.fixture(scope="module")
+def local_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    root = tmp_path_factory.mktemp("frames")
+    with LocalPipelineStore(root) as store:
+        store.upload(SENTINEL, "sentinel")
+        yield store, lambda: {p.name: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def s3_store(moto_server: Server) -> Iterator[tuple[Any, Any]]:
+    s3 = S3Env(moto_server.url)
+    with S3PipelineStore(s3.bucket, endpoint_url=moto_server.url) as store:
+        store.upload(SENTINEL, "sentinel")
+        yield store, lambda: {k: s3.get_bytes(k) for k in s3.keys()}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(df=frames())
+def test_local_frames_round_trip_or_fail_typed_before_io(local_store: tuple[Any, Any], df: pd.DataFrame) -> None:
+    check(*local_store, df)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(df=frames())
+def test_s3_frames_round_trip_or_fail_typed_before_io(s3_store: tuple[Any, Any], df: pd.DataFrame) -> None:
+    check(*s3_store, df)
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+@pytest.mark.parametrize("shape", ["10000-columns", "empty", "zero-columns", "duplicates", "non-string"])
+def test_edge_shapes(request: pytest.FixtureRequest, backend: str, shape: str) -> None:
+    store, keys = request.getfixturevalue(f"{backend}_store")
+    if shape == "10000-columns":
+        df = pd.DataFrame(np.arange(20_000, dtype="float64").reshape(2, 10_000),
+                          columns=[f"c{i}" for i in range(10_000)])
+    elif shape == "empty":
+        df = pd.DataFrame()
+    elif shape == "zero-columns":
+        df = pd.DataFrame(index=pd.RangeIndex(4))
+    elif shape == "duplicates":
+        df = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    else:
+        df = pd.DataFrame({0: [1.0]})
+    check(store, keys, df)
