@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick docs clean
+.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick docs soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ unit: install-dev tools
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# The long soak: 2,000 artifacts in bulk while 5% of requests fail (make test runs a 300-artifact one).
+soak: install-dev
+	CLINOPS_SOAK_ARTIFACTS=2000 $(PY) -m pytest tests/test_soak.py
 
 # The documentation site, offline, into site/ (warnings fail the build).
 $(VENV)/.installed-docs: pyproject.toml | $(PY)
