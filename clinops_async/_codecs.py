@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,7 +73,24 @@ def _check_frame(df: object) -> pd.DataFrame:
     duplicated = df.columns[df.columns.duplicated()].unique().tolist()
     if duplicated:
         raise SerializationError(f"duplicate column names {duplicated[:5]}: column names must be unique")
+    for name in df.columns:
+        if df[name].dtype == object and not _same_dict_keys(df[name]):
+            raise SerializationError(
+                f"column {name!r} holds dicts with different keys: Parquet stores them as one struct, so "
+                "missing keys would come back as None. Give every dict the same keys, or store JSON text"
+            )
     return df
+
+
+def _same_dict_keys(column: pd.Series) -> bool:
+    keys: set[Any] | None = None
+    for value in column:
+        if isinstance(value, dict):
+            if keys is None:
+                keys = set(value)
+            elif set(value) != keys:
+                return False
+    return True
 
 
 def _describe_failure(df: pd.DataFrame) -> str:
@@ -101,8 +119,15 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
             "Cast the column to one type (e.g. .astype(str)) before uploading"
         ) from None
     freq = getattr(frame.index, "freqstr", None)
+    extra: dict[str, Any] = {"index_freq": freq}
+    if rows == 0:
+        # Parquet keeps no dictionary for a categorical column without rows: record its categories.
+        extra["empty_categories"] = _empty_categories(frame)
     meta = dict(table.schema.metadata or {})
-    meta[_META_KEY] = json.dumps({"index_freq": freq}).encode()
+    try:
+        meta[_META_KEY] = json.dumps(extra).encode()
+    except TypeError:
+        meta[_META_KEY] = json.dumps({"index_freq": freq}).encode()
     table = table.replace_schema_metadata(meta)
     sink = pa.BufferOutputStream()
     try:
@@ -158,6 +183,45 @@ def _index_columns(schema: pa.Schema) -> set[str]:
     return {c for c in cols if isinstance(c, str)}
 
 
+def _empty_categories(frame: pd.DataFrame) -> dict[str, Any]:
+    found = {}
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            found[name] = {"categories": dtype.categories.tolist(), "ordered": bool(dtype.ordered)}
+    return found
+
+
+def _object_columns(schema: pa.Schema) -> list[str]:
+    """Data columns that were ``object`` in pandas (their values come back as Python objects)."""
+    pandas_meta = json.loads((schema.metadata or {}).get(b"pandas") or b"{}")
+    return [
+        c["name"] for c in pandas_meta.get("columns", [])
+        if c.get("numpy_type") == "object" and isinstance(c.get("name"), str) and c["name"] in schema.names
+    ]
+
+
+def _as_object_array(values: list[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):  # one by one: nested lists must not become dimensions
+        array[i] = value
+    return array
+
+
+def _restore_dtypes(df: pd.DataFrame, objects: dict[str, list[Any]], extra: dict[str, Any]) -> pd.DataFrame:
+    """Give back what Arrow's conversion to pandas changes: ``object`` columns keep their Python values
+    (``None`` stays ``None``, lists stay lists), and a categorical column without rows keeps its
+    categories."""
+    for name, values in objects.items():
+        if name in df.columns:
+            df[name] = pd.Series(_as_object_array(values), index=df.index, dtype=object, copy=False)
+    if len(df) == 0:
+        for name, spec in (extra.get("empty_categories") or {}).items():
+            if name in df.columns:
+                df[name] = pd.Categorical([], categories=spec["categories"], ordered=spec["ordered"])
+    return df
+
+
 def _rows_without_columns(schema: pa.Schema, df: pd.DataFrame) -> pd.DataFrame:
     """A frame with rows but no columns: Parquet keeps no rows without a column, but the pandas
     metadata keeps its RangeIndex, so the rows come back from there."""
@@ -205,6 +269,7 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
                 raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
         table = parquet.read(columns=columns, use_pandas_metadata=True)
         del parquet, data
+        objects = {name: table.column(name).to_pylist() for name in _object_columns(table.schema)}
         df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
     except ConfigurationError:
@@ -219,6 +284,7 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
     if len(df.columns) == 0 and len(df) == 0:
         df = _rows_without_columns(schema, df)
     extra = json.loads((schema.metadata or {}).get(_META_KEY, b"{}"))
+    df = _restore_dtypes(df, objects, extra)
     freq = extra.get("index_freq")
     if freq and isinstance(df.index, pd.DatetimeIndex):
         try:
