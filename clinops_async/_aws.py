@@ -7,7 +7,9 @@ from typing import Any
 
 import anyio
 
-__all__ = ["open_client"]
+from ._exceptions import ConfigurationError
+
+__all__ = ["credentials_error", "open_client"]
 
 _MODEL_FILES = ("service-2", "endpoint-rule-set-1", "paginators-1")
 _DATA_FILES = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
@@ -60,3 +62,17 @@ async def open_client(
     return await stack.enter_async_context(
         session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
     )
+
+
+def credentials_error(exc: BaseException) -> ConfigurationError | None:
+    """The ConfigurationError for missing or unknown AWS credentials, or None for other errors."""
+    from botocore import exceptions as bex
+
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
+        return ConfigurationError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an "
+            "instance role"
+        )
+    if isinstance(exc, bex.ProfileNotFound):
+        return ConfigurationError(f"AWS profile not found: {exc.kwargs.get('profile')!r}")
+    return None

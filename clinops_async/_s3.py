@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from ._aws import open_client
+from ._aws import credentials_error, open_client
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
@@ -72,13 +72,9 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         if code == "InvalidRange" or status == 416:
             return StoreError(f"{uri}: the requested range is not satisfiable", uri=uri)
         return StoreError(f"{uri}: S3 refused the request ({code or status})", uri=uri)
-    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return ConfigurationError(
-            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an "
-            "instance role"
-        )
-    if isinstance(exc, bex.ProfileNotFound):
-        return ConfigurationError(f"AWS profile not found: {exc.kwargs.get('profile')!r}")
+    credentials = credentials_error(exc)
+    if credentials is not None:
+        return credentials
     if isinstance(
         exc,
         bex.ConnectionError | bex.HTTPClientError | bex.ResponseStreamingError | bex.IncompleteReadError

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ._aws import credentials_error
 from ._exceptions import (
     ConfigurationError,
     ExecutionNotFoundError,
@@ -83,13 +84,9 @@ def translate(exc: BaseException, what: str) -> BaseException:
                 f"{what}: Step Functions answered {code or status} through every retry; try again later"
             )
         return PipelineError(f"{what}: Step Functions refused the request ({code or status}): {message}")
-    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return ConfigurationError(
-            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an "
-            "instance role"
-        )
-    if isinstance(exc, bex.ProfileNotFound):
-        return ConfigurationError(f"AWS profile not found: {exc.kwargs.get('profile')!r}")
+    credentials = credentials_error(exc)
+    if credentials is not None:
+        return credentials
     if isinstance(exc, bex.BotoCoreError | ConnectionError | asyncio.TimeoutError):
         return PipelineError(f"{what}: could not reach Step Functions ({type(exc).__name__})")
     try:

@@ -62,3 +62,19 @@ async def test_credentials_never_appear_in_reprs_errors_or_logs(
     seen.append(caplog.text)
     text = "\n".join(seen)
     assert SECRET_KEY not in text and SESSION_TOKEN not in text
+
+
+@pytest.mark.parametrize("kind", ["store", "pipeline"])
+async def test_unknown_aws_profile_is_a_configuration_error(kind: str, moto: Server) -> None:
+    from clinops_async import AsyncStepFunctionsPipeline, ConfigurationError
+
+    if kind == "store":
+        store = AsyncS3PipelineStore("some-bucket", profile="no-such-profile-here", endpoint_url=moto.url)
+        with pytest.raises(ConfigurationError, match="no-such-profile-here"):
+            await store.exists("x")
+    else:
+        pipeline = AsyncStepFunctionsPipeline(
+            "p", "arn:aws:iam::123456789012:role/R", profile="no-such-profile-here", endpoint_url=moto.url
+        )
+        with pytest.raises(ConfigurationError, match="no-such-profile-here"):
+            await pipeline.list_executions()
