@@ -123,6 +123,9 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
     if rows == 0:
         # Parquet keeps no dictionary for a categorical column without rows: record its categories.
         extra["empty_categories"] = _empty_categories(frame)
+    nan_columns = _nan_object_columns(frame)
+    if nan_columns:
+        extra["nan_object_columns"] = nan_columns
     meta = dict(table.schema.metadata or {})
     try:
         meta[_META_KEY] = json.dumps(extra).encode()
@@ -183,6 +186,27 @@ def _index_columns(schema: pa.Schema) -> set[str]:
     return {c for c in cols if isinstance(c, str)}
 
 
+def _nan_object_columns(frame: pd.DataFrame) -> list[str]:
+    """Object columns whose missing values are NaN, not None (Parquet stores both as null).
+
+    Raises:
+        SerializationError: A column mixes None and NaN, which one null cannot tell apart.
+    """
+    found = []
+    for name in frame.columns:
+        if frame[name].dtype != object:
+            continue
+        nulls = {"nan" if isinstance(v, float) else "none" for v in frame[name] if v is None or v != v}
+        if nulls == {"nan", "none"}:
+            raise SerializationError(
+                f"column {name!r} mixes None and NaN as missing values; Parquet keeps one kind of null. "
+                "Use one of them (e.g. .fillna(np.nan) or .replace({np.nan: None}))"
+            )
+        if nulls == {"nan"}:
+            found.append(name)
+    return found
+
+
 def _empty_categories(frame: pd.DataFrame) -> dict[str, Any]:
     found = {}
     for name in frame.columns:
@@ -212,8 +236,11 @@ def _restore_dtypes(df: pd.DataFrame, objects: dict[str, list[Any]], extra: dict
     """Give back what Arrow's conversion to pandas changes: ``object`` columns keep their Python values
     (``None`` stays ``None``, lists stay lists), and a categorical column without rows keeps its
     categories."""
+    nan_columns = set(extra.get("nan_object_columns") or ())
     for name, values in objects.items():
         if name in df.columns:
+            if name in nan_columns:
+                values = [float("nan") if v is None else v for v in values]
             df[name] = pd.Series(_as_object_array(values), index=df.index, dtype=object, copy=False)
     if len(df) == 0:
         for name, spec in (extra.get("empty_categories") or {}).items():
