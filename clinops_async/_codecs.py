@@ -73,13 +73,18 @@ def _check_frame(df: object) -> pd.DataFrame:
     duplicated = df.columns[df.columns.duplicated()].unique().tolist()
     if duplicated:
         raise SerializationError(f"duplicate column names {duplicated[:5]}: column names must be unique")
-    for name in df.columns:
-        if df[name].dtype == object and not _same_dict_keys(df[name]):
+    for name in _object_column_names(df):
+        if not _same_dict_keys(df[name]):
             raise SerializationError(
                 f"column {name!r} holds dicts with different keys: Parquet stores them as one struct, so "
                 "missing keys would come back as None. Give every dict the same keys, or store JSON text"
             )
     return df
+
+
+def _object_column_names(df: pd.DataFrame) -> list[str]:
+    # One pass over the dtypes: looking each column up (``df[name]``) costs ~0.1 ms a column.
+    return [str(name) for name, dtype in df.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
 
 
 def _same_dict_keys(column: pd.Series) -> bool:
@@ -112,7 +117,9 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
         text = frame.to_csv(index=False)
         return Encoded(memoryview(text.encode("utf-8")), rows, columns)
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=None)
+        # Worker threads pay off for big frames only; a small one converts faster on this thread.
+        threads = None if rows * max(columns, 1) >= _THREADED_CELLS else 1
+        table = pa.Table.from_pandas(frame, preserve_index=None, nthreads=threads)
     except (pa.ArrowException, TypeError, ValueError):
         raise SerializationError(
             f"cannot encode the DataFrame as Parquet: {_describe_failure(frame)}. "
@@ -147,6 +154,8 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
     return Encoded(memoryview(sink.getvalue()), rows, columns)
 
 
+#: Frames of at least this many cells are converted to Arrow on several threads.
+_THREADED_CELLS = 1 << 20
 #: Float columns whose sample is more than this share distinct values are not dictionary-encoded.
 _DISTINCT_SHARE = 0.5
 _SAMPLE_ROWS = 1_000
@@ -159,13 +168,17 @@ def _dictionary_columns(frame: pd.DataFrame, schema: pa.Schema) -> bool | list[s
     costs time and space until then (a 64 MiB frame of such floats encoded 4x slower and 25% larger
     with it); rounded vitals, flags and ids keep it.
     """
+    positions = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_float_dtype(dtype)]
+    if not positions:
+        return True
+    # One conversion of the sampled rows of every float column (a column at a time costs ~0.3 ms each).
+    samples = frame.iloc[:_SAMPLE_ROWS, positions].to_numpy(dtype="float64", na_value=np.nan)
     dense = set()
-    for name in frame.columns:
-        column = frame[name]
-        if isinstance(column, pd.Series) and pd.api.types.is_float_dtype(column.dtype):
-            sample = column.iloc[:_SAMPLE_ROWS].dropna()
-            if len(sample) and sample.nunique() > _DISTINCT_SHARE * len(sample):
-                dense.add(name)
+    for j, position in enumerate(positions):
+        sample = samples[:, j]
+        sample = sample[~np.isnan(sample)]
+        if len(sample) and np.unique(sample).size > _DISTINCT_SHARE * len(sample):
+            dense.add(frame.columns[position])
     if not dense:
         return True
     return [n for n in schema.names if n not in dense]
@@ -193,9 +206,7 @@ def _nan_object_columns(frame: pd.DataFrame) -> list[str]:
         SerializationError: A column mixes None and NaN, which one null cannot tell apart.
     """
     found = []
-    for name in frame.columns:
-        if frame[name].dtype != object:
-            continue
+    for name in _object_column_names(frame):
         nulls = {"nan" if isinstance(v, float) else "none" for v in frame[name] if v is None or v != v}
         if nulls == {"nan", "none"}:
             raise SerializationError(

@@ -185,6 +185,7 @@ class _S3Backend(Backend):
             await stack.aclose()
             raise translate(exc, f"s3://{self.bucket}", self.bucket) from None
         self._exit_stack = stack
+        _no_expect_continue(self._client)
 
     async def aclose(self) -> None:
         if self._exit_stack is not None:
@@ -335,6 +336,19 @@ class _S3Backend(Backend):
 
     async def delete(self, key: str) -> None:
         await self._call(self.uri(key), "delete_object", Key=key)
+
+
+def _no_expect_continue(client: Any) -> None:
+    """Send PUT bodies at once instead of after a ``100 Continue``.
+
+    botocore asks for ``Expect: 100-continue`` on every PutObject and UploadPart, and aiohttp then
+    waits for the server's interim answer before sending the body: one extra round trip per object
+    and per part (20 ms each at a 20 ms round trip; 0.25 s of a 200-artifact bulk upload with 16 in
+    flight). It only saves sending a body the server refuses, and our bodies are at most one part.
+    """
+    from botocore.handlers import add_expect_header
+
+    client.meta.events.unregister("before-call.s3", add_expect_header)
 
 
 def _error_code(exc: BaseException | None) -> str | None:

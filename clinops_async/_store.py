@@ -22,7 +22,7 @@ import pandas as pd
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
 from ._bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
-from ._checksum import crc32c_b64_async
+from ._checksum import crc32c_b64, crc32c_b64_async
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
@@ -196,8 +196,7 @@ class AsyncPipelineStore(LoopBound):
             raise ConfigurationError("overwrite must be True or False")
         counter = _ByteCounter(progress)
         backend = await self._ready()
-        encoded = await anyio.to_thread.run_sync(self._encode, df)
-        crc = await crc32c_b64_async(encoded.data)
+        encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
         request = PutRequest(
             key=key,
             uri=backend.uri(key),
@@ -218,8 +217,11 @@ class AsyncPipelineStore(LoopBound):
         logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
         return request.uri
 
-    def _encode(self, df: pd.DataFrame) -> _codecs.Encoded:
-        return _codecs.encode(df, self.format, compression=self.compression)
+    def _encode(self, df: pd.DataFrame) -> tuple[_codecs.Encoded, str]:
+        # The checksum is taken on the same worker thread: on the loop, the GIL hand-over after the
+        # CRC (which releases it) could wait for an encoding thread for milliseconds.
+        encoded = _codecs.encode(df, self.format, compression=self.compression)
+        return encoded, crc32c_b64(encoded.data)
 
     async def _put(self, backend: Backend, request: PutRequest, data: memoryview, counter: _ByteCounter) -> None:
         if request.size < self.transfer.multipart_threshold:
@@ -620,3 +622,4 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+

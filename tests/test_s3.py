@@ -25,6 +25,7 @@ from clinops_async import (
 )
 from tests.backends import S3Env
 from tests.frames import icu_windows, wide_frame
+from tests.proxy import TcpProxy
 from tests.servers import ROOT, Server
 
 MiB = 1024 * 1024
@@ -91,6 +92,18 @@ async def test_failed_multipart_completion_is_aborted_and_keeps_the_winner(s3: S
             await task
     assert s3.incomplete_uploads() == 0
     assert s3.get_bytes("contested.parquet") == b"the other writer"
+
+
+async def test_bodies_are_sent_without_waiting_for_100_continue(s3: S3Env, moto: Server) -> None:
+    # An ``Expect: 100-continue`` costs a round trip per object and per part before the body leaves.
+    async with TcpProxy(moto.port, record=True) as proxy:
+        store = AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=SMALL_PARTS)
+        async with store:
+            await store.upload(icu_windows(stays=2), "small")
+            await store.upload(wide_frame(200_000, 8), "parts")
+        puts = [line for line in proxy.request_lines() if line.startswith("PUT ")]
+        assert any("partNumber=" in line for line in puts) and len(puts) >= 3
+        assert b"100-continue" not in proxy.recorded.lower()
 
 
 async def test_part_size_grows_to_stay_within_10000_parts() -> None:
