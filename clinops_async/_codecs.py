@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._checksum import crc32c_int, steer_crc32c
 from ._exceptions import ConfigurationError, IntegrityError, SerializationError
 
 __all__ = ["Encoded", "StorageFormat", "decode", "encode"]
@@ -125,20 +127,7 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
             f"cannot encode the DataFrame as Parquet: {_describe_failure(frame)}. "
             "Cast the column to one type (e.g. .astype(str)) before uploading"
         ) from None
-    freq = getattr(frame.index, "freqstr", None)
-    extra: dict[str, Any] = {"index_freq": freq}
-    if rows == 0:
-        # Parquet keeps no dictionary for a categorical column without rows: record its categories.
-        extra["empty_categories"] = _empty_categories(frame)
-    nan_columns = _nan_object_columns(frame)
-    if nan_columns:
-        extra["nan_object_columns"] = nan_columns
-    meta = dict(table.schema.metadata or {})
-    try:
-        meta[_META_KEY] = json.dumps(extra).encode()
-    except TypeError:
-        meta[_META_KEY] = json.dumps({"index_freq": freq}).encode()
-    table = table.replace_schema_metadata(meta)
+    table = table.replace_schema_metadata(_with_extra_metadata(frame, table.schema))
     sink = pa.BufferOutputStream()
     try:
         pq.write_table(
@@ -152,6 +141,162 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
         raise SerializationError("cannot encode the DataFrame as Parquet: the writer rejected it") from None
     del table
     return Encoded(memoryview(sink.getvalue()), rows, columns)
+
+
+def _with_extra_metadata(frame: pd.DataFrame, schema: pa.Schema) -> dict[bytes, bytes]:
+    """The schema's metadata plus what pandas' own leaves out (the index frequency, NaN columns...)."""
+    freq = getattr(frame.index, "freqstr", None)
+    extra: dict[str, Any] = {"index_freq": freq}
+    if len(frame) == 0:
+        # Parquet keeps no dictionary for a categorical column without rows: record its categories.
+        extra["empty_categories"] = _empty_categories(frame)
+    nan_columns = _nan_object_columns(frame)
+    if nan_columns:
+        extra["nan_object_columns"] = nan_columns
+    meta = dict(schema.metadata or {})
+    try:
+        meta[_META_KEY] = json.dumps(extra).encode()
+    except TypeError:
+        meta[_META_KEY] = json.dumps({"index_freq": freq}).encode()
+    return meta
+
+
+#: The footer entry whose value is chosen last, so that a streamed file's CRC32C is known in advance.
+FILL_KEY = "clinops_async.crc32c_fill"
+_FILL_LENGTH = 40
+
+
+class _PartSink:
+    """The Parquet writer's output, cut into parts as it is written.
+
+    Each full part (a fresh buffer, handed over without a copy) goes to ``emit(number, part, crc32c)``
+    with its CRC32C; ``final()`` stops the cutting, so the last part and the footer stay here.
+    """
+
+    closed = False
+
+    def __init__(self, part_size: Callable[[int], int], emit: Callable[[int, memoryview, int], None]) -> None:
+        self._part_size = part_size
+        self._emit = emit
+        self.number = 1
+        self.crc = 0  #: CRC32C of the bytes emitted so far
+        self.emitted = 0
+        self.part = bytearray(part_size(1))
+        self._fill = 0
+        self._final = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self._final:
+            self.part += view
+            return len(view)
+        pos = 0
+        while pos < len(view):
+            take = min(len(view) - pos, len(self.part) - self._fill)
+            self.part[self._fill : self._fill + take] = view[pos : pos + take]
+            self._fill += take
+            pos += take
+            if self._fill == len(self.part):
+                part, crc = self.part, crc32c_int(self.part)
+                self.crc = crc32c_int(part, self.crc)
+                self.emitted += len(part)
+                self._emit(self.number, memoryview(part), crc)
+                self.number += 1
+                self.part, self._fill = bytearray(self._part_size(self.number)), 0
+        return len(view)
+
+    def final(self) -> None:
+        del self.part[self._fill :]
+        self._final = True
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class StreamedTail:
+    """What is left after the streamed parts: the last part (footer included) and the totals."""
+
+    data: memoryview
+    crc32c: int
+    parts: int  #: full parts emitted before it
+    size: int  #: bytes of the whole artifact
+
+
+def encode_parts(
+    df: object,
+    *,
+    compression: str,
+    part_size: Callable[[int], int],
+    rows_per_group: int,
+    target_crc32c: int,
+    emit: Callable[[int, memoryview, int], None],
+) -> StreamedTail:
+    """Encode ``df`` as Parquet row group by row group, handing out parts while it goes.
+
+    The whole file never exists in memory: only one row group's Arrow table and the part being
+    filled. ``emit(number, part, crc32c)`` may block (back pressure); an exception it raises stops
+    the encoding and is raised as is. A field in the footer is set last so that the CRC32C of the
+    whole file equals ``target_crc32c``, which can so be recorded before the first part leaves.
+
+    Raises:
+        SerializationError: The frame cannot be stored losslessly.
+    """
+    frame = _check_frame(df)
+    rows, columns = frame.shape
+    try:
+        schema = pa.Schema.from_pandas(frame, preserve_index=None)
+    except (pa.ArrowException, TypeError, ValueError):
+        raise SerializationError(
+            f"cannot encode the DataFrame as Parquet: {_describe_failure(frame)}. "
+            "Cast the column to one type (e.g. .astype(str)) before uploading"
+        ) from None
+    schema = schema.with_metadata(_with_extra_metadata(frame, schema))
+    emitted: list[BaseException] = []
+
+    def guarded_emit(number: int, part: memoryview, crc: int) -> None:
+        try:
+            emit(number, part, crc)
+        except BaseException as exc:
+            emitted.append(exc)  # the writer turns it into an ArrowException: keep the original
+            raise
+
+    sink = _PartSink(part_size, guarded_emit)
+    try:
+        writer = pq.ParquetWriter(
+            sink,
+            schema,
+            compression=None if compression == "none" else compression,
+            use_dictionary=_dictionary_columns(frame, schema),
+            write_page_checksum=True,
+        )
+        for start in range(0, rows, rows_per_group):
+            piece = frame.iloc[start : start + rows_per_group]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=None, nthreads=1))
+            del piece
+        sink.final()
+        writer.add_key_value_metadata({FILL_KEY: "a" * _FILL_LENGTH})
+        writer.close()
+    except Exception:
+        if emitted:
+            raise emitted[0] from None
+        raise SerializationError(
+            f"cannot encode the DataFrame as Parquet: {_describe_failure(frame)}"
+        ) from None
+    tail = sink.part
+    footer_length = int.from_bytes(tail[-8:-4], "little")
+    footer_start = len(tail) - 8 - footer_length
+    fill = tail.find(b"a" * _FILL_LENGTH, tail.find(FILL_KEY.encode(), footer_start))
+    if footer_start < 0 or fill < 0:
+        raise SerializationError("cannot encode the DataFrame as Parquet: the footer could not be completed")
+    steer_crc32c(tail, fill, _FILL_LENGTH, before=sink.crc, target=target_crc32c)
+    return StreamedTail(memoryview(tail), crc32c_int(tail), sink.number - 1, sink.emitted + len(tail))
 
 
 #: Frames of at least this many cells are converted to Arrow on several threads.

@@ -62,6 +62,14 @@ class TransferConfig:
             if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
                 raise ConfigurationError(f"TransferConfig.{field} must be a positive number of seconds")
 
+    def streamed_part_size(self, number: int) -> int:
+        """The size of part ``number`` (from 1) of an upload whose total is not known in advance.
+
+        ``part_size``, doubled every 1,000 parts, so that 10,000 parts hold any artifact (16 MiB parts
+        reach 16 GB at part 1,000 and 8 PB at part 10,000).
+        """
+        return self.part_size << ((number - 1) // 1000)
+
     def part_size_for(self, total: int) -> int:
         """The part size for an upload of ``total`` bytes: ``part_size`` grown to fit 10,000 parts."""
         size = self.part_size

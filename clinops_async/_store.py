@@ -8,8 +8,10 @@ against the recorded CRC32C before it is decoded (in a worker thread).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import mmap
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,12 +19,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 import pandas as pd
 
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
 from ._bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
-from ._checksum import crc32c_b64, crc32c_b64_async
+from ._checksum import crc32c_b64, crc32c_b64_async, encode_crc32c
 from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
@@ -50,6 +53,9 @@ META_FORMAT = "clinops-format"
 #: A random token per ``upload`` call: a conditional write that finds an object tells its own earlier
 #: attempt (whose answer was lost) from another writer's object by it.
 META_WRITE = "clinops-write"
+
+#: Rows of a streamed upload's row group: about this much of the frame's memory each.
+_ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 #: How often a download restarts when the object is replaced while it is being read.
 _CHANGED_RESTARTS = 3
@@ -100,7 +106,12 @@ class _ByteCounter:
 
     def add(self, count: int) -> None:
         self.done += count
+        self.total = max(self.total, self.done)  # an estimated total never trails the bytes sent
         self._emit()
+
+    def settle(self, total: int) -> None:
+        """The exact total, once an estimated one is known (reported with the next bytes)."""
+        self.total = total
 
     def _emit(self) -> None:
         if self.callback is None:
@@ -169,17 +180,21 @@ class AsyncPipelineStore(LoopBound):
         """Encode ``df`` and store it as artifact ``name``.
 
         Small artifacts go up in one request; artifacts of at least
-        ``TransferConfig.multipart_threshold`` bytes go up as concurrent parts. The CRC32C of the
-        encoded bytes is sent with the data and recorded with the artifact, with its row and column
-        counts. A failed or cancelled upload leaves nothing behind, and the previous version (if
-        any) intact.
+        ``TransferConfig.multipart_threshold`` bytes go up as concurrent parts. On S3, a Parquet
+        frame of at least that size (and at least one part) in memory is encoded row group by row
+        group while its finished parts are sent, so the whole file never sits in memory. The
+        CRC32C of the encoded bytes is sent with every request and recorded with the artifact,
+        with its row and column counts. A failed or cancelled upload leaves nothing behind, and the
+        previous version (if any) intact.
 
         Args:
             df: The DataFrame. Column names must be unique strings.
             name: Artifact name relative to the store prefix, e.g. ``"features/windows_2024_01"``.
             overwrite: When False, never replace an existing artifact (an atomic conditional write).
-            progress: Called as ``progress(bytes_sent, bytes_total)`` once the artifact is encoded
-                and as its parts complete.
+            progress: Called as ``progress(bytes_sent, bytes_total)`` when the upload starts and
+                as its parts complete. A frame large enough to be encoded while its parts are sent
+                reports its size in memory as the total until the encoder is done; the last call
+                is ``(size, size)``.
 
         Returns:
             The artifact's URI, e.g. ``s3://bucket/prefix/features/windows_2024_01.parquet``.
@@ -196,6 +211,9 @@ class AsyncPipelineStore(LoopBound):
             raise ConfigurationError("overwrite must be True or False")
         counter = _ByteCounter(progress)
         backend = await self._ready()
+        estimate = self._streaming_estimate(df, backend)
+        if estimate is not None:
+            return await self._upload_streamed(backend, key, df, overwrite, counter, estimate)
         encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
         request = PutRequest(
             key=key,
@@ -216,6 +234,129 @@ class AsyncPipelineStore(LoopBound):
         await self._put(backend, request, encoded.data, counter)
         logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
         return request.uri
+
+    def _streaming_estimate(self, df: object, backend: Backend) -> int | None:
+        """The frame's in-memory size when it is big enough to be encoded while its parts are sent."""
+        if self.format is not StorageFormat.PARQUET or not backend.supports_multipart:
+            return None
+        if not isinstance(df, pd.DataFrame):
+            return None  # refused with its proper error by the whole-file encoder
+        size = int(df.memory_usage(index=True, deep=False).sum())
+        if size < max(self.transfer.multipart_threshold, self.transfer.part_size):
+            return None
+        return size
+
+    async def _upload_streamed(
+        self, backend: Backend, key: str, df: pd.DataFrame, overwrite: bool, counter: _ByteCounter, estimate: int
+    ) -> str:
+        """Encode row group by row group in a worker thread while the finished parts go up.
+
+        At most one part waits between the encoder and the senders, so memory holds the frame, one
+        row group's Arrow table and ``max_concurrency + 3`` parts, never the whole file. The CRC32C
+        recorded with the artifact is drawn before the first byte is encoded; the encoder steers the
+        file's checksum to it (see ``_codecs.encode_parts``).
+        """
+        uri = backend.uri(key)
+        if not overwrite and await self._exists_key(backend, key):
+            raise ArtifactExistsError(f"{uri} already exists; pass overwrite=True to replace it", uri=uri)
+        target = secrets.randbits(32)
+        rows, columns = df.shape
+        request = PutRequest(
+            key=key,
+            uri=uri,
+            size=estimate,
+            content_type=self.format.content_type,
+            metadata={
+                META_CRC: encode_crc32c(target),
+                META_ROWS: str(rows),
+                META_COLUMNS: str(columns),
+                META_FORMAT: self.format.value,
+                META_WRITE: uuid.uuid4().hex,
+            },
+            crc32c=encode_crc32c(target),
+            overwrite=overwrite,
+        )
+        cfg = self.retry_config
+        rows_per_group = max(1, _ROW_GROUP_BYTES * max(rows, 1) // max(estimate, 1))
+        send, receive = anyio.create_memory_object_stream[tuple[int, memoryview, int]](1)
+        upload: list[Any] = []
+        parts: dict[int, Any] = {}
+        failures: list[BaseException] = []
+        tails: list[_codecs.StreamedTail] = []
+        counter.start(estimate)
+
+        def encode() -> _codecs.StreamedTail:
+            def emit(number: int, part: memoryview, crc: int) -> None:
+                anyio.from_thread.run(send.send, (number, part, crc))
+
+            return _codecs.encode_parts(
+                df, compression=self.compression, part_size=self.transfer.streamed_part_size,
+                rows_per_group=rows_per_group, target_crc32c=target, emit=emit,
+            )
+
+        async def produce(scope: anyio.CancelScope) -> None:
+            try:
+                with send:
+                    tails.append(await anyio.to_thread.run_sync(encode))
+            except Exception as exc:
+                failures.append(exc)
+                scope.cancel()
+
+        async def send_part(number: int, part: memoryview, crc: int, slots: anyio.Semaphore,
+                            scope: anyio.CancelScope) -> None:
+            try:
+                parts[number] = await retry(
+                    cfg, lambda: backend.upload_part(upload[0], number, part, encode_crc32c(crc)),
+                    what=f"part {number} of {uri}",
+                )
+                counter.add(len(part))
+            except Exception as exc:
+                failures.append(exc)
+                scope.cancel()
+            finally:
+                slots.release()
+
+        async def consume(tg: anyio.abc.TaskGroup) -> None:
+            slots = anyio.Semaphore(self.transfer.max_concurrency)
+            try:
+                async with receive:
+                    async for number, part, crc in receive:
+                        if not upload:
+                            upload.append(await wait_to_end(
+                                retry(cfg, lambda: backend.create_multipart(request), what=f"start of {uri}"),
+                                undo=lambda created: self._abort(backend, created, request),
+                            ))
+                        await slots.acquire()
+                        tg.start_soon(send_part, number, part, crc, slots, tg.cancel_scope)
+            except Exception as exc:
+                failures.append(exc)
+                tg.cancel_scope.cancel()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce, tg.cancel_scope)
+                tg.start_soon(consume, tg)
+            if failures:
+                raise failures[0]
+            tail = tails[0]
+            counter.settle(tail.size)
+            if not upload:  # the encoded file is smaller than one part
+                await self._put(backend, dataclasses.replace(request, size=tail.size), tail.data, counter)
+            else:
+                last = tail.parts + 1
+                parts[last] = await retry(
+                    cfg, lambda: backend.upload_part(upload[0], last, tail.data, encode_crc32c(tail.crc32c)),
+                    what=f"part {last} of {uri}",
+                )
+                counter.add(len(tail.data))
+                ordered = [parts[n] for n in sorted(parts)]
+                await retry(cfg, lambda: backend.complete_multipart(upload[0], ordered), what=f"completion of {uri}")
+        except BaseException:
+            if upload:
+                await self._abort(backend, upload[0], request)
+            raise
+        logger.debug("uploaded %s (%d bytes, encoded while sent)", uri, tails[0].size)
+        return uri
 
     def _encode(self, df: pd.DataFrame) -> tuple[_codecs.Encoded, str]:
         # The checksum is taken on the same worker thread: on the loop, the GIL hand-over after the

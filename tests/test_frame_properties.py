@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clinops_async import ConfigurationError, LocalPipelineStore, S3PipelineStore, SerializationError
+from clinops_async import ConfigurationError, LocalPipelineStore, S3PipelineStore, SerializationError, _codecs
+from clinops_async._checksum import crc32c_int
 from tests.backends import S3Env
 from tests.servers import Server
 
@@ -138,3 +139,36 @@ def test_edge_shapes(request: pytest.FixtureRequest, backend: str, shape: str) -
     else:
         df = pd.DataFrame({0: [1.0]})
     check(store, keys, df)
+
+
+def _streamed(df: pd.DataFrame, target: int) -> bytes:
+    parts: list[bytes] = []
+
+    def emit(number: int, part: memoryview, crc: int) -> None:
+        assert number == len(parts) + 1 and crc == crc32c_int(part)
+        parts.append(bytes(part))
+
+    tail = _codecs.encode_parts(
+        df, compression="snappy", part_size=lambda n: 64 * n, rows_per_group=2, target_crc32c=target, emit=emit
+    )
+    assert tail.parts == len(parts) and tail.crc32c == crc32c_int(tail.data)
+    whole = b"".join(parts) + bytes(tail.data)
+    assert tail.size == len(whole)
+    return whole
+
+
+@settings(max_examples=150, deadline=None)
+@given(df=frames(), target=st.integers(0, 2**32 - 1))
+def test_streamed_encoding_matches_whole_encoding(df: pd.DataFrame, target: int) -> None:
+    # Row groups of two rows and parts of 64 bytes and up: every frame the whole-file encoder takes
+    # comes back the same from the streamed file, whose CRC32C is the one chosen in advance.
+    try:
+        whole = _codecs.encode(df, _codecs.StorageFormat.PARQUET)
+    except SerializationError:
+        with pytest.raises(SerializationError):
+            _streamed(df, target)
+        return
+    streamed = _streamed(df, target)
+    assert crc32c_int(streamed) == target
+    expected = _codecs.decode(whole.data, _codecs.StorageFormat.PARQUET)
+    pd.testing.assert_frame_equal(_codecs.decode(streamed, _codecs.StorageFormat.PARQUET), expected)

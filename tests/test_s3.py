@@ -10,11 +10,13 @@ import textwrap
 import time
 from collections.abc import Callable
 
+import anyio
 import boto3
 import pandas as pd
 import pytest
 
 from clinops_async import (
+    AccessDeniedError,
     ArtifactExistsError,
     AsyncS3PipelineStore,
     BucketNotFoundError,
@@ -23,7 +25,9 @@ from clinops_async import (
     TransferConfig,
     TransientStoreError,
 )
+from clinops_async._checksum import crc32c_b64
 from tests.backends import S3Env
+from tests.faultproxy import FaultProxy
 from tests.frames import icu_windows, wide_frame
 from tests.proxy import TcpProxy
 from tests.servers import ROOT, Server
@@ -68,6 +72,40 @@ async def test_200_mb_artifact_goes_through_concurrent_multipart(s3: S3Env) -> N
         out = await store.download("big")
     pd.testing.assert_frame_equal(out, df)
     assert s3.incomplete_uploads() == 0
+
+
+async def test_big_frame_is_encoded_while_its_parts_go_up_and_keeps_its_recorded_crc(s3: S3Env) -> None:
+    # The checksum is recorded when the upload starts, before the file exists: the stored bytes
+    # must still have exactly that CRC32C, and the artifact must come back whole.
+    df = wide_frame(200_000, 20, seed=4)  # 32 MB in memory: six 5 MiB parts and a tail
+    async with s3.make(transfer=SMALL_PARTS) as store:
+        await store.upload(df, "streamed")
+        info = await store.info("streamed")
+        out = await store.download("streamed")
+    stored = s3.get_bytes("streamed.parquet")
+    assert info.checksum == crc32c_b64(stored) and info.size == len(stored)
+    assert (info.rows, info.columns) == (200_000, 20)
+    head = s3.client.head_object(Bucket=s3.bucket, Key="streamed.parquet")
+    assert int(head["ETag"].strip('"').rsplit("-", 1)[1]) >= 6
+    pd.testing.assert_frame_equal(out, df)
+    assert s3.incomplete_uploads() == 0
+
+
+async def test_refused_part_stops_the_encoder_and_leaves_nothing(s3: S3Env, moto: Server) -> None:
+    previous = icu_windows(stays=2)
+    async with s3.make() as store:
+        await store.upload(previous, "vitals")
+    with FaultProxy(moto.url) as proxy:
+        proxy.add("status", lambda r: r.method == "PUT" and r.query.get("partNumber") == "2",
+                  times=10, **proxy.error(403))
+        store = AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=SMALL_PARTS)
+        async with store:
+            with anyio.fail_after(60), pytest.raises(AccessDeniedError):
+                await store.upload(wide_frame(200_000, 20), "vitals")
+    assert s3.incomplete_uploads() == 0
+    assert s3.keys() == ["vitals.parquet"]
+    async with s3.make() as store:
+        pd.testing.assert_frame_equal(await store.download("vitals"), previous)
 
 
 async def test_cancelled_multipart_upload_is_aborted_and_leaves_nothing(s3: S3Env) -> None:

@@ -268,7 +268,11 @@ async def test_byte_progress_reaches_the_total_in_both_directions(store_env: Sto
     for events in (ups, downs):
         assert events[0][0] == 0 and events[-1] == (size, size)
         assert [d for d, _ in events] == sorted(d for d, _ in events)
-        assert {t for _, t in events} == {size}
+        assert all(d <= t for d, t in events)
+    # A download knows its total from the first answer; an upload encoded while it is sent reports
+    # the frame's size in memory until the encoder is done.
+    assert {t for _, t in downs} == {size}
+    assert len({t for _, t in ups}) <= 2
 
 
 async def test_projection_of_a_large_artifact(store_env: StoreEnv) -> None:
