@@ -45,14 +45,15 @@ async def wait_to_end(work: Awaitable[T], *, undo: Callable[[T], Awaitable[None]
     ``CancelledError`` is raised.
     """
     task = asyncio.ensure_future(work)
-    cancelled = False
+    cancelled: asyncio.CancelledError | None = None
     while not task.done():
         try:
             await asyncio.wait({task})  # being cancelled here does not cancel the task
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
         if undo is not None and not task.cancelled() and task.exception() is None:
             await undo(task.result())
-        raise asyncio.CancelledError
+        # The caught exception itself: anyio tells its own cancellation (a timeout) by its message.
+        raise cancelled
     return task.result()

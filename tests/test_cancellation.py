@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -106,19 +107,42 @@ async def test_interrupted_transfer_leaves_a_whole_artifact_and_no_leaks(
     assert threading.active_count() <= threads + 2, (threading.active_count(), threads)
 
 
-async def test_cancelled_multipart_start_aborts_the_upload_it_created(moto: Server) -> None:
-    """Cancelled while S3 is creating the multipart upload: the upload it creates is aborted too."""
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])  # encoded while sent / encoded first
+@pytest.mark.parametrize("how", ["cancel", "fail_after"])
+async def test_cancelled_multipart_start_aborts_the_upload_it_created(moto: Server, how: str, fmt: str) -> None:
+    """Interrupted while S3 is creating the multipart upload: the upload it creates is aborted too,
+    and a deadline surfaces as ``TimeoutError``, never as a bare ``CancelledError``."""
     s3 = S3Env(moto.url)
     with FaultProxy(moto.url) as proxy:
         proxy.add("stall", lambda r: r.method == "POST" and "uploads" in r.query, delay=0.5)
         from clinops_async import AsyncS3PipelineStore
 
         transfer = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB)
-        async with AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=transfer,
+        async with AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=transfer, format=fmt,
                                         retry=RetryConfig(max_attempts=2, initial_backoff=0.01)) as store:
             await store.exists("x")
-            assert not await interrupt("cancel", 0.2, store.upload(big(1), "x"))
-        await asyncio.sleep(0.6)  # the stalled request has reached the server by now
-        assert proxy.applied == ["stall"]
+
+            async def when_stalled(interrupt: Callable[[], None]) -> None:
+                # The proxy runs its own loop in another thread: its state is polled, not awaited.
+                while proxy.applied != ["stall"]:  # noqa: ASYNC110 - the start is being held
+                    await asyncio.sleep(0.01)
+                interrupt()
+
+            if how == "cancel":
+                task = asyncio.ensure_future(store.upload(big(1), "x"))
+                await when_stalled(task.cancel)
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                with pytest.raises(TimeoutError):
+                    with anyio.fail_after(None) as scope:
+
+                        def expire() -> None:
+                            scope.deadline = anyio.current_time()
+
+                        watcher = asyncio.ensure_future(when_stalled(expire))
+                        await store.upload(big(1), "x")
+                await watcher
+        # The upload call returned only after its start ended and was undone.
     assert s3.incomplete_uploads() == 0
     assert s3.keys() == []
