@@ -22,9 +22,10 @@ S3_MIN_PART_SIZE = 5 * MiB
 class TransferConfig:
     """How artifacts move: thresholds, part sizes and concurrency.
 
-    Memory: an upload holds the encoded artifact plus at most ``part_size × max_concurrency`` bytes of
-    part copies in flight (16 MiB × 8 = 128 MiB with the defaults); a download holds one buffer of the
-    object's size, filled in place by ``max_concurrency`` ranged reads.
+    Memory: a big Parquet upload to S3 is encoded while it is sent, holding one row group's Arrow table
+    (about 64 MiB of the frame) and at most ``max_concurrency + 3`` parts (176 MiB with the defaults);
+    other uploads hold the encoded artifact. A download holds one buffer of the object's size, filled
+    in place by ``max_concurrency`` ranged reads.
 
     Attributes:
         multipart_threshold: Artifacts of at least this many encoded bytes are uploaded in parts (S3
