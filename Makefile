@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick docs soak clean
+.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick sweep docs soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench:
 
 bench-quick:
 	$(PYTHON) benchmarks/run.py --quick
+
+# The TransferConfig defaults against part size and requests in flight; writes benchmarks/SWEEP.md.
+sweep:
+	$(PYTHON) benchmarks/sweep.py --runs 2
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .demo-store

@@ -108,9 +108,11 @@ class ClinopsClient(Client):
 
     async def open(self) -> None:
         _unsigned_payload()
-        from clinops_async import AsyncS3PipelineStore
+        from clinops_async import AsyncS3PipelineStore, TransferConfig
 
-        self.store = AsyncS3PipelineStore(self.bucket, endpoint_url=self.endpoint)
+        # The defaults, unless a sweep (benchmarks/sweep.py) passes other TransferConfig fields.
+        transfer = TransferConfig(**self.spec.get("transfer", {}))
+        self.store = AsyncS3PipelineStore(self.bucket, endpoint_url=self.endpoint, transfer=transfer)
         await self.store.__aenter__()
 
     async def close(self) -> None:
