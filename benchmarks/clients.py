@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import data  # noqa: E402
 
-__all__ = ["CLIENTS", "main"]
+__all__ = ["CLIENTS", "GCS_CLIENTS", "main"]
 
 KEY = "S3RVER"
 CONCURRENCY = 16
@@ -653,14 +653,134 @@ WORKLOADS: dict[str, Callable[[Client, dict[str, Any]], Awaitable[dict[str, Any]
 }
 
 
+# -- GCS (bulk only, against the GCS emulator through the proxy) ----------------------------------
+
+
 class ClinopsGCS(ClinopsClient):
-    """clinops_async's GCS store (bulk only), against the GCS emulator through the proxy."""
+    """clinops_async's GCS store with its default TransferConfig."""
 
     async def open(self) -> None:
-        from clinops_async._gcs import AsyncGCSPipelineStore  # type: ignore[import-not-found,unused-ignore]
+        from clinops_async import AsyncGCSPipelineStore
 
         self.store = AsyncGCSPipelineStore(self.bucket, emulator_host=self.endpoint)
         await self.store.__aenter__()
+
+
+class PandasGcsfs(Client):
+    """pandas ``to_parquet`` / ``read_parquet`` with ``gs://`` URLs (gcsfs underneath), one after another."""
+
+    blocking = True
+
+    async def open(self) -> None:
+        self.options = {"token": "anon", "endpoint_url": self.endpoint}
+
+    def _url(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+    async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
+        def run() -> None:
+            for key, df in items:
+                df.to_parquet(self._url(key), storage_options=self.options)
+
+        await asyncio.to_thread(run)
+
+    async def bulk_down(self, keys: list[str]) -> list[pd.DataFrame]:
+        return await asyncio.to_thread(
+            lambda: [pd.read_parquet(self._url(k), storage_options=self.options) for k in keys]
+        )
+
+
+class GcsfsAsync(Client):
+    """gcsfs in asynchronous mode: ``_pipe_file`` (one multipart POST) / ``_cat_file`` with gather (16 in flight)."""
+
+    async def open(self) -> None:
+        import gcsfs
+
+        self.fs = gcsfs.GCSFileSystem(asynchronous=True, token="anon", endpoint_url=self.endpoint)
+        self.session = await self.fs._set_session()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def _path(self, key: str) -> str:
+        return f"{self.bucket}/{key}"
+
+    async def _put(self, key: str, df: pd.DataFrame) -> None:
+        body = await asyncio.to_thread(_parquet_bytes, df)
+        await self.fs._pipe_file(self._path(key), body)
+
+    async def _get(self, key: str) -> pd.DataFrame:
+        body = await self.fs._cat_file(self._path(key))
+        return await asyncio.to_thread(_read_parquet, body)
+
+    async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
+        await _limited([lambda k=k, df=df: self._put(k, df) for k, df in items])
+
+    async def bulk_down(self, keys: list[str]) -> list[pd.DataFrame]:
+        return await _limited([lambda k=k: self._get(k) for k in keys])
+
+
+class RawGcloudAio(Client):
+    """gcloud-aio-storage by hand: ``upload`` (a simple media POST, no metadata) / ``download``, gather with a
+    semaphore of 16, and a 60 s deadline per request (gcloud-aio retries nothing and a stalled request would
+    otherwise hang the run)."""
+
+    timeout = 60
+
+    async def open(self) -> None:
+        import aiohttp
+        from gcloud.aio.storage import Storage
+
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY))
+        self.storage = Storage(session=self.session, api_root=self.endpoint)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def _put(self, key: str, df: pd.DataFrame) -> None:
+        body = await asyncio.to_thread(_parquet_bytes, df)
+        await self.storage.upload(self.bucket, key, body, content_type="application/octet-stream",
+                                  timeout=self.timeout)
+
+    async def _get(self, key: str) -> pd.DataFrame:
+        body = await self.storage.download(self.bucket, key, timeout=self.timeout)
+        return await asyncio.to_thread(_read_parquet, body)
+
+    async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
+        await _limited([lambda k=k, df=df: self._put(k, df) for k, df in items])
+
+    async def bulk_down(self, keys: list[str]) -> list[pd.DataFrame]:
+        return await _limited([lambda k=k: self._get(k) for k in keys])
+
+
+class RawGcloudAioMetadata(RawGcloudAio):
+    """The same, but each upload carries what clinops_async sends: its CRC32C and five metadata entries, so
+    gcloud-aio sends one multipart POST (``uploadType=multipart``) instead of a bare media POST. A control:
+    it separates the cost of the upload protocol on the server from the cost of the client."""
+
+    async def _put(self, key: str, df: pd.DataFrame) -> None:
+        import base64
+
+        import crc32c
+
+        def encode() -> tuple[bytes, str]:
+            body = _parquet_bytes(df)
+            return body, base64.b64encode(crc32c.crc32c(body).to_bytes(4, "big")).decode()
+
+        body, crc = await asyncio.to_thread(encode)
+        metadata = {"rows": str(len(df)), "columns": str(df.shape[1]), "format": "parquet", "crc32c": crc,
+                    "write": os.urandom(16).hex()}
+        await self.storage.upload(self.bucket, key, body, content_type="application/octet-stream",
+                                  metadata={"crc32c": crc, "metadata": metadata}, timeout=self.timeout)
+
+
+GCS_CLIENTS: dict[str, type[Client]] = {
+    "clinops_async": ClinopsGCS,
+    "pandas+gcsfs": PandasGcsfs,
+    "gcsfs async": GcsfsAsync,
+    "raw gcloud-aio-storage": RawGcloudAio,
+    "raw gcloud-aio-storage + metadata": RawGcloudAioMetadata,
+}
 
 
 async def _facade(spec: dict[str, Any]) -> dict[str, Any]:
@@ -698,10 +818,8 @@ async def _facade(spec: dict[str, Any]) -> dict[str, Any]:
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["workload"] == "facade":
         return await _facade(spec)
-    if spec["client"] == "clinops_async (GCS)":
-        client: Client = ClinopsGCS(spec)
-    else:
-        client = CLIENTS[spec["client"]](spec)
+    clients = GCS_CLIENTS if spec.get("backend") == "gcs" else CLIENTS
+    client = clients[spec["client"]](spec)
     await client.open()
     try:
         return await WORKLOADS[spec["workload"]](client, spec)
@@ -714,6 +832,9 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", KEY)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", KEY)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    # gcsfs otherwise probes every bucket for the zonal type over gRPC, which the emulator does not speak
+    # (a 60 s wait per bucket and file system).
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     result = asyncio.run(_run(spec))
     print(json.dumps(result), flush=True)
 

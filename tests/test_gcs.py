@@ -234,13 +234,14 @@ async def test_object_replaced_between_ranges_is_read_again_whole(
             pd.testing.assert_frame_equal(await download, new)
 
 
-async def test_damaged_bytes_on_download_raise_integrity_error(gcs_env: GCSEnv) -> None:
-    df = frame_of(12)
+@pytest.mark.parametrize("size_mib", [0.5, 12], ids=["one-request", "ranges"])
+async def test_damaged_bytes_on_download_raise_integrity_error(gcs_env: GCSEnv, size_mib: float) -> None:
+    df = frame_of(size_mib)
     transfer = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB)
     async with gcs_env.make(compression="none", transfer=transfer) as store:
         await store.upload(df, "w")
         data = bytearray(gcs_env.get_bytes("w.parquet"))
-        data[7 * MiB] ^= 0x01
+        data[int(size_mib * MiB * 0.6)] ^= 0x01
         gcs_env.put_bytes("w.parquet", bytes(data), gcs_env.metadata("w.parquet"))
         with pytest.raises(IntegrityError):
             await store.download("w")
@@ -261,6 +262,24 @@ async def test_kms_key_name_goes_with_every_write(proxied: tuple[GCSEnv, TcpProx
     assert sum("/compose" in line for line in writes) == (1 if mode == "composite" else 0)
     assert all(f"kmsKeyName={KMS_KEY}" in line for line in writes), writes
     assert env.keys() == ["large.parquet", "small.parquet"]
+
+
+async def test_small_artifact_is_one_request_each_way(proxied: tuple[GCSEnv, TcpProxy]) -> None:
+    # One multipart POST carries the bytes, the metadata, the CRC32C and the precondition; one GET of the
+    # media brings the bytes back with the metadata (and so the recorded CRC32C) in its headers.
+    env, proxy = proxied
+    proxy.record = True
+    df = icu_windows(stays=2)
+    async with through(env, proxy) as store:
+        await store.upload(df, "small", overwrite=False)
+        uploaded = proxy.request_lines()
+        body = proxy.recorded
+        pd.testing.assert_frame_equal(await store.download("small"), df)
+        downloaded = [line for line in proxy.request_lines() if line not in uploaded]
+    assert len(uploaded) == 1 and uploaded[0].startswith("POST "), uploaded
+    assert "uploadType=multipart" in uploaded[0] and "ifGenerationMatch=0" in uploaded[0]
+    assert b'"crc32c": ' in body and b'"clinops-crc32c": ' in body
+    assert len(downloaded) == 1 and downloaded[0].startswith("GET ") and "alt=media" in downloaded[0], downloaded
 
 
 async def test_overwrite_false_is_enforced_by_the_server(gcs_env: GCSEnv, request: pytest.FixtureRequest) -> None:
