@@ -3,13 +3,13 @@
 Upload: encode in a worker thread, CRC32C the bytes, then one request (small artifacts) or concurrent
 parts (large ones); a failed or cancelled multipart upload is aborted. Download: a first ranged read
 returns the size and metadata; the rest arrives as concurrent ranged reads into one buffer, verified
-against the recorded CRC32C before it is decoded (in a worker thread).
+against the recorded CRC32C before it is decoded (in a worker thread), a few columns at a time, each
+column's bytes handed back to the system once decoded.
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ._buffer import ReceiveBuffer
 from ._bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
 from ._checksum import crc32c_b64, crc32c_b64_async
 from ._codecs import StorageFormat
@@ -334,11 +335,25 @@ class AsyncPipelineStore(LoopBound):
         else:
             data = await self._fetch(backend, key, counter)
         uri = backend.uri(key)
+        if isinstance(data, ReceiveBuffer):
+            received = data
+            del data
+            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, cols, uri))
         box: list[Any] = [data]
         del data
         return await anyio.to_thread.run_sync(
             lambda: _codecs.decode_owned(box, self.format, columns=cols, uri=uri)
         )
+
+    def _decode_received(self, buffer: ReceiveBuffer, columns: list[str] | None, uri: str) -> pd.DataFrame:
+        # The decoder hands back each range of the buffer once it is decoded, so the received bytes
+        # turn into the frame instead of adding to it; the rest is unmapped here, off the loop.
+        try:
+            return _codecs.decode_owned(
+                [buffer.view], self.format, columns=columns, uri=uri, release=buffer.release
+            )
+        finally:
+            buffer.close()
 
     @staticmethod
     def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
@@ -348,7 +363,7 @@ class AsyncPipelineStore(LoopBound):
             raise ConfigurationError("columns must be a list of column names (strings)")
         return list(columns)
 
-    async def _fetch(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
+    async def _fetch(self, backend: Backend, key: str, counter: _ByteCounter) -> ReceiveBuffer | bytes:
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
             try:
@@ -359,7 +374,7 @@ class AsyncPipelineStore(LoopBound):
 
     async def _fetch_projected(
         self, backend: Backend, key: str, columns: list[str], counter: _ByteCounter
-    ) -> memoryview | bytes:
+    ) -> ReceiveBuffer | memoryview | bytes:
         """The footer and the chunks of ``columns`` of a large Parquet artifact; small ones arrive whole."""
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
@@ -386,7 +401,7 @@ class AsyncPipelineStore(LoopBound):
             return view
         return await self._fetch(backend, key, counter)
 
-    async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
+    async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> ReceiveBuffer | bytes:
         cfg = self.retry_config
         uri = backend.uri(key)
         size = self.transfer.part_size
@@ -398,22 +413,29 @@ class AsyncPipelineStore(LoopBound):
             return first
         # An anonymous map, not a bytearray: the kernel hands out zeroed pages as they are written,
         # instead of a memset of the whole object on the event loop.
-        view = memoryview(mmap.mmap(-1, meta.size))
-        view[: len(first)] = first
+        buffer = ReceiveBuffer(meta.size)
+        try:
+            head = len(first)
+            buffer.view[:head] = first
+            del first
 
-        def job(start: int) -> Callable[[], Awaitable[None]]:
-            async def read() -> None:
-                target = view[start : start + size]
-                await retry(
-                    cfg, lambda: backend.read_into(key, start, target, meta.etag), what=f"range {start} of {uri}"
-                )
-                counter.add(len(target))
+            def job(start: int) -> Callable[[], Awaitable[None]]:
+                async def read() -> None:
+                    target = buffer.view[start : start + size]
+                    await retry(
+                        cfg, lambda: backend.read_into(key, start, target, meta.etag),
+                        what=f"range {start} of {uri}",
+                    )
+                    counter.add(len(target))
 
-            return read
+                return read
 
-        await run_limited(self.transfer.max_concurrency, (job(s) for s in range(len(first), meta.size, size)))
-        await self._verify(meta, view, uri)
-        return view
+            await run_limited(self.transfer.max_concurrency, (job(s) for s in range(head, meta.size, size)))
+            await self._verify(meta, buffer.view, uri)
+        except BaseException:
+            buffer.close()
+            raise
+        return buffer
 
     async def _verify(self, meta: ObjectMeta, data: memoryview | bytes, uri: str) -> None:
         expected = meta.metadata.get(META_CRC) or meta.server_crc32c
