@@ -37,7 +37,7 @@ from ._lifecycle import LoopBound
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
-from ._tasks import run_limited, wait_to_end
+from ._tasks import alongside, run_limited, wait_to_end
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
 
@@ -411,20 +411,25 @@ class AsyncPipelineStore(LoopBound):
         if meta.size <= len(first):
             await self._verify(meta, first, uri)
             return first
-        # An anonymous map, not a bytearray: the kernel hands out zeroed pages as they are written,
-        # instead of a memset of the whole object on the event loop.
+        # An anonymous map, not a bytearray: no memset of the whole object on the event loop. Each
+        # range's pages are committed in a worker thread while its request is on its way, so the
+        # loop does not take the page faults as the bytes arrive.
         buffer = ReceiveBuffer(meta.size)
         try:
             head = len(first)
+            await buffer.populate(0, head)
             buffer.view[:head] = first
             del first
 
             def job(start: int) -> Callable[[], Awaitable[None]]:
                 async def read() -> None:
                     target = buffer.view[start : start + size]
-                    await retry(
-                        cfg, lambda: backend.read_into(key, start, target, meta.etag),
-                        what=f"range {start} of {uri}",
+                    await alongside(
+                        lambda: buffer.populate(start, len(target)),
+                        lambda: retry(
+                            cfg, lambda: backend.read_into(key, start, target, meta.etag),
+                            what=f"range {start} of {uri}",
+                        ),
                     )
                     counter.add(len(target))
 
