@@ -84,15 +84,20 @@ class ReceiveBuffer:
         self._address = self._buffer.address
         self.view = memoryview(self._buffer).cast("B")
         self.released = 0
+        self._limiter: anyio.CapacityLimiter | None = None
 
     async def populate(self, start: int, length: int) -> None:
         """Commit the pages of ``[start, start + length)`` in a worker thread; the bytes are unchanged."""
         end = self._address + min(start + length, self.size)
         first = (self._address + start) // _PAGE * _PAGE
+        if self._limiter is None:
+            # One thread at a time: eight faulting at once took both cores from the event loop.
+            self._limiter = anyio.CapacityLimiter(1)
         for step in range(first, end, _POPULATE_STEP):
             if not _madvise.populate:
                 return
-            await anyio.to_thread.run_sync(self._populate_sync, step, min(_POPULATE_STEP, end - step))
+            count = min(_POPULATE_STEP, end - step)
+            await anyio.to_thread.run_sync(self._populate_sync, step, count, limiter=self._limiter)
 
     @staticmethod
     def _populate_sync(address: int, length: int) -> None:

@@ -421,8 +421,12 @@ class AsyncPipelineStore(LoopBound):
             buffer.view[:head] = first
             del first
 
-            def job(start: int) -> Callable[[], Awaitable[None]]:
+            def job(start: int, turn: int) -> Callable[[], Awaitable[None]]:
                 async def read() -> None:
+                    # Building a request costs the loop a few milliseconds in botocore: one per loop
+                    # iteration, not the whole first wave at once, nor on the heels of a finished range.
+                    for _ in range(turn + 1):
+                        await anyio.lowlevel.checkpoint()
                     target = buffer.view[start : start + size]
                     await alongside(
                         lambda: buffer.populate(start, len(target)),
@@ -435,7 +439,9 @@ class AsyncPipelineStore(LoopBound):
 
                 return read
 
-            await run_limited(self.transfer.max_concurrency, (job(s) for s in range(head, meta.size, size)))
+            starts = range(head, meta.size, size)
+            waves = self.transfer.max_concurrency
+            await run_limited(waves, (job(s, i if i < waves else 0) for i, s in enumerate(starts)))
             await self._verify(meta, buffer.view, uri)
         except BaseException:
             buffer.close()
