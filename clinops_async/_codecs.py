@@ -408,8 +408,8 @@ def _leaf_count(kind: pa.DataType) -> int:
 def _column_ranges(parquet: pq.ParquetFile) -> list[tuple[list[int], list[tuple[int, int]]]] | None:
     """For each top-level field: its leaf column indices and the byte ranges of their chunks.
 
-    None when the fields do not map onto the leaves one after another, or when chunks overlap or
-    fall outside the file, so that releasing a field's bytes could touch bytes another field needs.
+    None when the fields do not map onto the leaves one after another, or when chunks overlap, so
+    that releasing a field's bytes could touch bytes another field needs.
     """
     meta = parquet.metadata
     schema = parquet.schema_arrow

@@ -411,9 +411,9 @@ class AsyncPipelineStore(LoopBound):
         if meta.size <= len(first):
             await self._verify(meta, first, uri)
             return first
-        # An anonymous map, not a bytearray: no memset of the whole object on the event loop. Each
-        # range's pages are committed in a worker thread while its request is on its way, so the
-        # loop does not take the page faults as the bytes arrive.
+        # Memory from Arrow's pool, not a bytearray: no memset of the whole object on the event loop.
+        # Each range's pages are committed in a worker thread while its request is on its way, so
+        # the loop does not take the page faults as the bytes arrive (see _buffer).
         buffer = ReceiveBuffer(meta.size)
         try:
             head = len(first)
