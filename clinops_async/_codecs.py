@@ -419,19 +419,41 @@ def _rows_without_columns(schema: pa.Schema, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+#: A whole-artifact decode reads this many stored bytes of columns at a time before handing them back.
+_RELEASE_BATCH = 32 << 20
+
+
 def decode_owned(
-    box: list[Any], fmt: StorageFormat, *, columns: list[str] | None = None, uri: str = ""
+    box: list[Any],
+    fmt: StorageFormat,
+    *,
+    columns: list[str] | None = None,
+    uri: str = "",
+    release: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Like :func:`decode`, taking the only reference to the bytes (``box``) so they can be freed early.
 
     The raw bytes are dropped once Arrow has decoded them, and Arrow's buffers are released column
-    by column as pandas takes them, so a download peaks near twice the frame, not three times.
+    by column as pandas takes them, so a download peaks near twice the frame, not three times. With
+    ``release``, the bytes are also handed back range by range as they are decoded (see :func:`decode`).
     """
-    return decode(box.pop(), fmt, columns=columns, uri=uri)
+    return decode(box.pop(), fmt, columns=columns, uri=uri, release=release)
 
 
-def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, uri: str = "") -> pd.DataFrame:
-    """Decode an artifact's bytes (any buffer) into a DataFrame, optionally only ``columns``."""
+def decode(
+    data: Any,
+    fmt: StorageFormat,
+    *,
+    columns: list[str] | None = None,
+    uri: str = "",
+    release: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Decode an artifact's bytes (any buffer) into a DataFrame, optionally only ``columns``.
+
+    ``release(start, end)``, when given, is called for byte ranges of ``data`` the decoder will not
+    read again (the column chunks of a whole Parquet artifact, a few columns at a time), so that the
+    caller can free them while the rest is decoded. The result is the same with or without it.
+    """
     if fmt is StorageFormat.CSV:
         try:
             frame: pd.DataFrame = pd.read_csv(io.BytesIO(data), usecols=columns)
@@ -450,7 +472,10 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
             missing = [c for c in columns if c not in present]
             if missing:
                 raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
-        table = parquet.read(columns=columns, use_pandas_metadata=True)
+        if release is not None and columns is None:
+            table = _read_releasing(parquet, release)
+        else:
+            table = parquet.read(columns=columns, use_pandas_metadata=True)
         del parquet, data
         objects = {name: table.column(name).to_pylist() for name in _object_columns(table.schema)}
         df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
@@ -475,3 +500,94 @@ def decode(data: Any, fmt: StorageFormat, *, columns: list[str] | None = None, u
         except ValueError:
             pass
     return df
+
+
+def _read_releasing(parquet: pq.ParquetFile, release: Callable[[int, int], None]) -> pa.Table:
+    """``parquet.read()``, a few columns at a time, calling ``release`` for each batch's stored bytes.
+
+    A batch is read only once the previous one is handed back, so the stored bytes turn into Arrow
+    memory instead of adding to it. Files whose layout does not map cleanly onto columns (it always
+    does for files this library writes) are read in one go, with nothing released.
+    """
+    plan = _column_ranges(parquet)
+    if plan is None:
+        return parquet.read(use_pandas_metadata=True)
+    columns: list[pa.ChunkedArray] = []
+    fields: list[pa.Field] = []
+    metadata = None
+    start = 0
+    while start < len(plan):
+        end, stored = start, 0
+        while end < len(plan) and (end == start or stored < _RELEASE_BATCH):
+            stored += sum(b - a for a, b in plan[end][1])
+            end += 1
+        leaves = [leaf for field_leaves, _ in plan[start:end] for leaf in field_leaves]
+        batch = parquet.reader.read_all(column_indices=leaves, use_threads=True)
+        fields.extend(batch.schema)
+        columns.extend(batch.columns)
+        metadata = batch.schema.metadata
+        del batch
+        for _, ranges in plan[start:end]:
+            for a, b in ranges:
+                release(a, b)
+        start = end
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=metadata))
+
+
+def _leaf_count(kind: pa.DataType) -> int:
+    """How many Parquet leaf columns store a field of this Arrow type."""
+    if isinstance(kind, pa.ExtensionType):
+        return _leaf_count(kind.storage_type)
+    if pa.types.is_dictionary(kind):
+        return _leaf_count(kind.value_type)
+    if pa.types.is_struct(kind):
+        return sum(_leaf_count(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _leaf_count(kind.key_type) + _leaf_count(kind.item_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _leaf_count(kind.value_type)
+    return 1
+
+
+def _column_ranges(parquet: pq.ParquetFile) -> list[tuple[list[int], list[tuple[int, int]]]] | None:
+    """For each top-level field: its leaf column indices and the byte ranges of their chunks.
+
+    None when the fields do not map onto the leaves one after another, or when chunks overlap, so
+    that releasing a field's bytes could touch bytes another field needs.
+    """
+    meta = parquet.metadata
+    schema = parquet.schema_arrow
+    if meta.num_row_groups == 0 or len(schema) == 0:
+        return None
+    paths = [meta.schema.column(j).path for j in range(meta.num_columns)]
+    plan: list[tuple[list[int], list[tuple[int, int]]]] = []
+    leaf = 0
+    for field in schema:
+        count = _leaf_count(field.type)
+        leaves = list(range(leaf, leaf + count))
+        leaf += count
+        if leaf > len(paths) or not all(
+            paths[j] == field.name or paths[j].startswith(field.name + ".") for j in leaves
+        ):
+            return None
+        plan.append((leaves, []))
+    if leaf != len(paths):
+        return None
+    everything: list[tuple[int, int]] = []
+    for r in range(meta.num_row_groups):
+        group = meta.row_group(r)
+        for leaves, ranges in plan:
+            for j in leaves:
+                chunk = group.column(j)
+                begin = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+                    begin = min(begin, chunk.dictionary_page_offset)
+                if begin < 4 or chunk.total_compressed_size < 0:
+                    return None
+                ranges.append((begin, begin + chunk.total_compressed_size))
+                everything.append(ranges[-1])
+    everything.sort()
+    for (_, end), (begin, _) in zip(everything, everything[1:], strict=False):
+        if begin < end:
+            return None
+    return plan

@@ -3,14 +3,14 @@
 Upload: encode in a worker thread, CRC32C the bytes, then one request (small artifacts) or concurrent
 parts (large ones); a failed or cancelled multipart upload is aborted. Download: a first ranged read
 returns the size and metadata; the rest arrives as concurrent ranged reads into one buffer, verified
-against the recorded CRC32C before it is decoded (in a worker thread).
+against the recorded CRC32C before it is decoded (in a worker thread), a few columns at a time, each
+column's bytes handed back to the system once decoded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import mmap
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import _codecs
 from ._backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ._buffer import ReceiveBuffer
 from ._bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
 from ._checksum import crc32c_b64, crc32c_b64_async, encode_crc32c
 from ._codecs import StorageFormat
@@ -39,7 +40,7 @@ from ._lifecycle import LoopBound
 from ._names import list_prefix, name_from_key, object_key, validate_prefix
 from ._projection import FIRST_READ, fetch_projection
 from ._retry import retry
-from ._tasks import run_limited, wait_to_end
+from ._tasks import alongside, run_limited, wait_to_end
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
 
@@ -475,11 +476,25 @@ class AsyncPipelineStore(LoopBound):
         else:
             data = await self._fetch(backend, key, counter)
         uri = backend.uri(key)
+        if isinstance(data, ReceiveBuffer):
+            received = data
+            del data
+            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, cols, uri))
         box: list[Any] = [data]
         del data
         return await anyio.to_thread.run_sync(
             lambda: _codecs.decode_owned(box, self.format, columns=cols, uri=uri)
         )
+
+    def _decode_received(self, buffer: ReceiveBuffer, columns: list[str] | None, uri: str) -> pd.DataFrame:
+        # The decoder hands back each range of the buffer once it is decoded, so the received bytes
+        # turn into the frame instead of adding to it; the rest is unmapped here, off the loop.
+        try:
+            return _codecs.decode_owned(
+                [buffer.view], self.format, columns=columns, uri=uri, release=buffer.release
+            )
+        finally:
+            buffer.close()
 
     @staticmethod
     def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
@@ -489,7 +504,7 @@ class AsyncPipelineStore(LoopBound):
             raise ConfigurationError("columns must be a list of column names (strings)")
         return list(columns)
 
-    async def _fetch(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
+    async def _fetch(self, backend: Backend, key: str, counter: _ByteCounter) -> ReceiveBuffer | bytes:
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
             try:
@@ -500,7 +515,7 @@ class AsyncPipelineStore(LoopBound):
 
     async def _fetch_projected(
         self, backend: Backend, key: str, columns: list[str], counter: _ByteCounter
-    ) -> memoryview | bytes:
+    ) -> ReceiveBuffer | memoryview | bytes:
         """The footer and the chunks of ``columns`` of a large Parquet artifact; small ones arrive whole."""
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
@@ -527,7 +542,7 @@ class AsyncPipelineStore(LoopBound):
             return view
         return await self._fetch(backend, key, counter)
 
-    async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> memoryview | bytes:
+    async def _fetch_once(self, backend: Backend, key: str, counter: _ByteCounter) -> ReceiveBuffer | bytes:
         cfg = self.retry_config
         uri = backend.uri(key)
         size = self.transfer.part_size
@@ -537,24 +552,42 @@ class AsyncPipelineStore(LoopBound):
         if meta.size <= len(first):
             await self._verify(meta, first, uri)
             return first
-        # An anonymous map, not a bytearray: the kernel hands out zeroed pages as they are written,
-        # instead of a memset of the whole object on the event loop.
-        view = memoryview(mmap.mmap(-1, meta.size))
-        view[: len(first)] = first
+        # Memory from Arrow's pool, not a bytearray: no memset of the whole object on the event loop.
+        # Each range's pages are committed in a worker thread while its request is on its way, so
+        # the loop does not take the page faults as the bytes arrive (see _buffer).
+        buffer = ReceiveBuffer(meta.size)
+        try:
+            head = len(first)
+            await buffer.populate(0, head)
+            buffer.view[:head] = first
+            del first
 
-        def job(start: int) -> Callable[[], Awaitable[None]]:
-            async def read() -> None:
-                target = view[start : start + size]
-                await retry(
-                    cfg, lambda: backend.read_into(key, start, target, meta.etag), what=f"range {start} of {uri}"
-                )
-                counter.add(len(target))
+            def job(start: int, turn: int) -> Callable[[], Awaitable[None]]:
+                async def read() -> None:
+                    # Building a request costs the loop a few milliseconds in botocore: one per loop
+                    # iteration, not the whole first wave at once, nor on the heels of a finished range.
+                    for _ in range(turn + 1):
+                        await anyio.lowlevel.checkpoint()
+                    target = buffer.view[start : start + size]
+                    await alongside(
+                        lambda: buffer.populate(start, len(target)),
+                        lambda: retry(
+                            cfg, lambda: backend.read_into(key, start, target, meta.etag),
+                            what=f"range {start} of {uri}",
+                        ),
+                    )
+                    counter.add(len(target))
 
-            return read
+                return read
 
-        await run_limited(self.transfer.max_concurrency, (job(s) for s in range(len(first), meta.size, size)))
-        await self._verify(meta, view, uri)
-        return view
+            starts = range(head, meta.size, size)
+            waves = self.transfer.max_concurrency
+            await run_limited(waves, (job(s, i if i < waves else 0) for i, s in enumerate(starts)))
+            await self._verify(meta, buffer.view, uri)
+        except BaseException:
+            buffer.close()
+            raise
+        return buffer
 
     async def _verify(self, meta: ObjectMeta, data: memoryview | bytes, uri: str) -> None:
         expected = meta.metadata.get(META_CRC) or meta.server_crc32c

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import anyio
 
-__all__ = ["run_limited", "wait_to_end"]
+__all__ = ["alongside", "run_limited", "wait_to_end"]
 
 T = TypeVar("T")
 
@@ -57,3 +57,20 @@ async def wait_to_end(work: Awaitable[T], *, undo: Callable[[T], Awaitable[None]
         # The caught exception itself: anyio tells its own cancellation (a timeout) by its message.
         raise cancelled
     return task.result()
+
+
+async def alongside(side: Callable[[], Awaitable[None]], main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``side`` in its own task while ``main`` runs, and return ``main``'s result.
+
+    For helper work that must not delay ``main`` (committing the pages a read is about to fill).
+    ``side`` is always waited for, even when ``main`` fails or is cancelled; its own errors are
+    dropped, so they never hide ``main``'s outcome.
+    """
+    helper = asyncio.ensure_future(side())
+    try:
+        return await main()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait({helper})
+        if not helper.cancelled():
+            helper.exception()  # retrieved, so asyncio does not log it as never retrieved
