@@ -480,6 +480,7 @@ def decode(
         objects = {name: table.column(name).to_pylist() for name in _object_columns(table.schema)}
         df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
+        _own_columns(df)
     except ConfigurationError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -500,6 +501,43 @@ def decode(
         except ValueError:
             pass
     return df
+
+
+#: Bytes copied between two hand-backs of Arrow's cached memory in :func:`_own_columns`.
+_RELEASE_EVERY = 64 * 1024 * 1024
+
+
+def _own_columns(df: pd.DataFrame) -> None:
+    """Give every column memory of its own that can be written to, one column at a time.
+
+    ``to_pandas`` hands single-chunk numeric, categorical and timestamp columns over without a
+    copy, as views of Arrow's read-only buffers: ``df.loc[0, "x"] = 1`` would then raise
+    "assignment destination is read-only". Columns pandas already owns are left as they are. Arrow's
+    allocator keeps freed memory for reuse, which pandas' allocations cannot use, so it is asked to
+    hand it back as the copies go, lest the frame be held twice.
+    """
+    copied = 0
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
+        if column.dtype == object or _owns_writable_memory(column):
+            continue
+        df.isetitem(position, column.array.copy())
+        copied += int(column.memory_usage(index=False, deep=False))
+        del column
+        if copied >= _RELEASE_EVERY:
+            pa.default_memory_pool().release_unused()
+            copied = 0
+    if copied:
+        pa.default_memory_pool().release_unused()
+
+
+def _owns_writable_memory(column: pd.Series) -> bool:
+    if not isinstance(column.dtype, np.dtype):
+        return False  # categorical, timestamps with a zone, nullable: their arrays may be Arrow's
+    array = column.to_numpy(copy=False)
+    while isinstance(array.base, np.ndarray):  # pandas hands out read-only views of its own arrays
+        array = array.base
+    return bool(array.flags.writeable)
 
 
 def _read_releasing(parquet: pq.ParquetFile, release: Callable[[int, int], None]) -> pa.Table:

@@ -51,6 +51,31 @@ async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: S
         assert await store.list_artifacts() == ["vitals"]
 
 
+@pytest.mark.parametrize("size", ["small", "ranged"])
+async def test_downloaded_frames_can_be_changed_in_place(store_env: StoreEnv, size: str) -> None:
+    # Arrow hands some columns to pandas without a copy, as read-only views; a user who sets a cell
+    # or adds to a column in place must not get "assignment destination is read-only".
+    rows = 6 if size == "small" else 400_000  # the larger one arrives in ranged reads where it can
+    df = pd.DataFrame({
+        "hr": np.linspace(60, 90, rows), "n": np.arange(rows), "flag": pd.array([True, None] * (rows // 2)),
+        "site": pd.Categorical(["icu", "ward"] * (rows // 2)), "lab": pd.array([1, None] * (rows // 2), dtype="Int64"),
+        "ts": pd.date_range("2024-01-01", periods=rows, freq="s", tz="UTC"),
+    })
+    async with store_env.make() as store:
+        await store.upload(df, "editable")
+        got = await store.download("editable")
+    got.loc[0, "hr"] = 1.5
+    got.loc[1, "n"] = -1
+    got.loc[0, "flag"] = False
+    got.loc[0, "site"] = "ward"
+    got.loc[0, "lab"] = 7
+    got.loc[0, "ts"] = pd.Timestamp("2020-01-01", tz="UTC")
+    got["hr"] += 1
+    assert got.loc[0, "hr"] == 2.5 and got.loc[1, "n"] == -1 and got.loc[0, "lab"] == 7
+    assert got.loc[0, "site"] == "ward" and not got.loc[0, "flag"]
+    pd.testing.assert_frame_equal(got.iloc[2:].assign(hr=got["hr"].iloc[2:] - 1), df.iloc[2:])
+
+
 async def test_list_artifacts_returns_sorted_relative_names(store_env: StoreEnv) -> None:
     df = pd.DataFrame({"a": [1]})
     async with store_env.make("clinops/prod") as store:
