@@ -568,6 +568,9 @@ def _read_releasing(parquet: pq.ParquetFile, release: Callable[[int, int], None]
         for _, ranges in plan[start:end]:
             for a, b in ranges:
                 release(a, b)
+        # Arrow keeps what decoding freed for its own reuse; hand it back so the next batch's
+        # columns take the place of the released bytes instead of adding to them.
+        pa.default_memory_pool().release_unused()
         start = end
     return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=metadata))
 
