@@ -478,9 +478,12 @@ def decode(
             table = parquet.read(columns=columns, use_pandas_metadata=True)
         del parquet, data
         objects = {name: table.column(name).to_pylist() for name in _object_columns(table.schema)}
-        df: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+        small = table.nbytes < _RELEASE_EVERY
+        # A small frame is consolidated (one copy into writable blocks, in Arrow); a big one is split
+        # into a block per column, so that Arrow's buffers are freed as they are taken over.
+        df: pd.DataFrame = table.to_pandas(split_blocks=not small, self_destruct=True)
         del table
-        _own_columns(df)
+        df = _own_columns(df, consolidated=small)
     except ConfigurationError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -507,20 +510,24 @@ def decode(
 _RELEASE_EVERY = 64 * 1024 * 1024
 
 
-def _own_columns(df: pd.DataFrame) -> None:
+def _own_columns(df: pd.DataFrame, *, consolidated: bool) -> pd.DataFrame:
     """Give every column memory of its own that can be written to, one column at a time.
 
     ``to_pandas`` hands single-chunk numeric, categorical and timestamp columns over without a
     copy, as views of Arrow's read-only buffers: ``df.loc[0, "x"] = 1`` would then raise
-    "assignment destination is read-only". Columns pandas already owns are left as they are. Arrow's
-    allocator keeps freed memory for reuse, which pandas' allocations cannot use, so it is asked to
-    hand it back as the copies go, lest the frame be held twice.
+    "assignment destination is read-only". Columns pandas already owns are left as they are (numpy
+    columns of a ``consolidated`` frame live in blocks pandas allocated; strings are immutable Arrow
+    arrays that pandas replaces on write). Arrow's allocator keeps freed memory for reuse, which
+    pandas' allocations cannot use, so it is asked to hand it back as the copies go, lest the frame be
+    held twice.
     """
     copied = 0
-    for position in range(df.shape[1]):
-        column = df.iloc[:, position]
-        if column.dtype == object or _owns_writable_memory(column):
+    for position, dtype in enumerate(df.dtypes):
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
             continue
+        if isinstance(dtype, np.dtype) and (consolidated or _owns_writable_memory(df.iloc[:, position])):
+            continue
+        column = df.iloc[:, position]
         df.isetitem(position, column.array.copy())
         copied += int(column.memory_usage(index=False, deep=False))
         del column
@@ -529,11 +536,10 @@ def _own_columns(df: pd.DataFrame) -> None:
             copied = 0
     if copied:
         pa.default_memory_pool().release_unused()
+    return df
 
 
 def _owns_writable_memory(column: pd.Series) -> bool:
-    if not isinstance(column.dtype, np.dtype):
-        return False  # categorical, timestamps with a zone, nullable: their arrays may be Arrow's
     array = column.to_numpy(copy=False)
     while isinstance(array.base, np.ndarray):  # pandas hands out read-only views of its own arrays
         array = array.base
