@@ -491,12 +491,13 @@ def _mem_gib() -> float:
 # -- main -------------------------------------------------------------------------------------------------------
 
 
-def ensure_venv() -> None:
+def ensure_venv(script: Path | None = None) -> None:
+    """Re-run ``script`` (default: this file) in the benchmark venv, creating or updating it first."""
     if Path(sys.prefix).resolve() == (WORK / "venv").resolve():
         return
-    if not VENV_PYTHON.exists() or not S3RVER.exists():
-        subprocess.run(["bash", str(HERE / "setup.sh")], check=True)
-    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+    subprocess.run(["bash", str(HERE / "setup.sh")], check=True)  # idempotent: installs what is missing
+    target = (script or Path(__file__)).resolve()
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(target), *sys.argv[1:]])
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=run.HERE / "SWEEP.md")
     args = parser.parse_args()
-    run.ensure_venv()
+    run.ensure_venv(Path(__file__))
     sizes = run.FULL
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     scratch = Path(tempfile.mkdtemp(prefix="clinops-sweep-", dir=shm))
