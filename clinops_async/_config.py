@@ -24,8 +24,9 @@ class TransferConfig:
 
     Memory: a big Parquet upload to S3 is encoded while it is sent, holding one row group's Arrow table
     (about 64 MiB of the frame) and at most ``max_concurrency + 3`` parts (176 MiB with the defaults);
-    other uploads hold the encoded artifact. A download holds one buffer of the object's size, filled
-    in place by ``max_concurrency`` ranged reads.
+    other uploads hold the encoded artifact. A download fills one buffer of the object's size by
+    ``max_concurrency`` ranged reads, and hands it back to the system column batch by column batch as
+    it is decoded.
 
     Attributes:
         multipart_threshold: Artifacts of at least this many encoded bytes are uploaded in parts (S3
