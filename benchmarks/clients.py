@@ -227,17 +227,15 @@ def _s3fs_options(endpoint: str) -> dict[str, Any]:
     }
 
 
-class PandasS3fs(Client):
-    """pandas ``to_parquet`` / ``read_parquet`` with ``s3://`` URLs (s3fs underneath)."""
+class _PandasUrls(Client):
+    """pandas ``to_parquet`` / ``read_parquet`` with ``<scheme>://`` URLs, one artifact after another."""
 
     blocking = True
-
-    async def open(self) -> None:
-        _unsigned_payload()
-        self.options = _s3fs_options(self.endpoint)
+    scheme = ""
+    options: dict[str, Any]
 
     def _url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return f"{self.scheme}://{self.bucket}/{key}"
 
     async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
         def run() -> None:
@@ -263,15 +261,21 @@ class PandasS3fs(Client):
         )
 
 
-class S3fsAsync(Client):
-    """s3fs in asynchronous mode: ``_pipe_file`` / ``_cat_file`` with gather (16 in flight)."""
+class PandasS3fs(_PandasUrls):
+    """pandas ``to_parquet`` / ``read_parquet`` with ``s3://`` URLs (s3fs underneath)."""
+
+    scheme = "s3"
 
     async def open(self) -> None:
         _unsigned_payload()
-        import s3fs
+        self.options = _s3fs_options(self.endpoint)
 
-        self.fs = s3fs.S3FileSystem(asynchronous=True, **_s3fs_options(self.endpoint))
-        self.session = await self.fs.set_session()
+
+class _FsspecAsync(Client):
+    """An fsspec filesystem in asynchronous mode: ``_pipe_file`` / ``_cat_file`` with gather (16 in flight)."""
+
+    fs: Any
+    session: Any
 
     async def close(self) -> None:
         await self.session.close()
@@ -298,6 +302,17 @@ class S3fsAsync(Client):
 
     async def big_down(self, key: str) -> pd.DataFrame:
         return await self._get(key)
+
+
+class S3fsAsync(_FsspecAsync):
+    """s3fs in asynchronous mode: ``_pipe_file`` / ``_cat_file`` with gather (16 in flight)."""
+
+    async def open(self) -> None:
+        _unsigned_payload()
+        import s3fs
+
+        self.fs = s3fs.S3FileSystem(asynchronous=True, **_s3fs_options(self.endpoint))
+        self.session = await self.fs.set_session()
 
 
 # -- obstore ------------------------------------------------------------------------------------------
@@ -666,31 +681,16 @@ class ClinopsGCS(ClinopsClient):
         await self.store.__aenter__()
 
 
-class PandasGcsfs(Client):
+class PandasGcsfs(_PandasUrls):
     """pandas ``to_parquet`` / ``read_parquet`` with ``gs://`` URLs (gcsfs underneath), one after another."""
 
-    blocking = True
+    scheme = "gs"
 
     async def open(self) -> None:
         self.options = {"token": "anon", "endpoint_url": self.endpoint}
 
-    def _url(self, key: str) -> str:
-        return f"gs://{self.bucket}/{key}"
 
-    async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
-        def run() -> None:
-            for key, df in items:
-                df.to_parquet(self._url(key), storage_options=self.options)
-
-        await asyncio.to_thread(run)
-
-    async def bulk_down(self, keys: list[str]) -> list[pd.DataFrame]:
-        return await asyncio.to_thread(
-            lambda: [pd.read_parquet(self._url(k), storage_options=self.options) for k in keys]
-        )
-
-
-class GcsfsAsync(Client):
+class GcsfsAsync(_FsspecAsync):
     """gcsfs in asynchronous mode: ``_pipe_file`` (one multipart POST) / ``_cat_file`` with gather (16 in flight)."""
 
     async def open(self) -> None:
@@ -698,26 +698,6 @@ class GcsfsAsync(Client):
 
         self.fs = gcsfs.GCSFileSystem(asynchronous=True, token="anon", endpoint_url=self.endpoint)
         self.session = await self.fs._set_session()
-
-    async def close(self) -> None:
-        await self.session.close()
-
-    def _path(self, key: str) -> str:
-        return f"{self.bucket}/{key}"
-
-    async def _put(self, key: str, df: pd.DataFrame) -> None:
-        body = await asyncio.to_thread(_parquet_bytes, df)
-        await self.fs._pipe_file(self._path(key), body)
-
-    async def _get(self, key: str) -> pd.DataFrame:
-        body = await self.fs._cat_file(self._path(key))
-        return await asyncio.to_thread(_read_parquet, body)
-
-    async def bulk_up(self, items: list[tuple[str, pd.DataFrame]]) -> None:
-        await _limited([lambda k=k, df=df: self._put(k, df) for k, df in items])
-
-    async def bulk_down(self, keys: list[str]) -> list[pd.DataFrame]:
-        return await _limited([lambda k=k: self._get(k) for k in keys])
 
 
 class RawGcloudAio(Client):
