@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from clinops_async import LocalPipelineStore
 from clinops_async.orchestrate import S3PipelineStore
 from tests.backends import S3Env
+from tests.faultproxy import FaultProxy
 from tests.frames import icu_windows
 from tests.servers import ROOT, Server
 from tests.test_s3 import wait_until
@@ -105,6 +107,14 @@ def test_after_fork_parent_facades_refuse_and_new_ones_work(tmp_path: Path) -> N
 
 def test_ctrl_c_during_upload_aborts_the_multipart_upload(moto: Server) -> None:
     s3 = S3Env(moto.url)
+    with FaultProxy(moto.url) as proxy:
+        # The second part is held, so the upload is surely in flight when Ctrl-C arrives.
+        proxy.add("stall", lambda r: r.method == "PUT" and r.query.get("partNumber") == "2", delay=60)
+        _interrupt_upload(s3, proxy.url, until=lambda: proxy.applied == ["stall"])
+    assert s3.incomplete_uploads() == 0
+
+
+def _interrupt_upload(s3: S3Env, endpoint: str, until: Callable[[], bool]) -> None:
     script = textwrap.dedent(
         f"""
         import sys
@@ -113,7 +123,7 @@ def test_ctrl_c_during_upload_aborts_the_multipart_upload(moto: Server) -> None:
         from tests.frames import wide_frame
         df = wide_frame(300_000, 20)
         mib = 1024 * 1024
-        store = S3PipelineStore({s3.bucket!r}, endpoint_url={moto.url!r},
+        store = S3PipelineStore({s3.bucket!r}, endpoint_url={endpoint!r},
                                 transfer=TransferConfig(multipart_threshold=5 * mib, part_size=5 * mib,
                                                         max_concurrency=1))
         print("ready", flush=True)
@@ -130,14 +140,13 @@ def test_ctrl_c_during_upload_aborts_the_multipart_upload(moto: Server) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
-        wait_until(lambda: s3.incomplete_uploads() > 0)
+        wait_until(lambda: until() and s3.incomplete_uploads() > 0)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and "interrupted" in out
-    assert s3.incomplete_uploads() == 0
     assert s3.keys() == []
 
 
