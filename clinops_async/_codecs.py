@@ -525,9 +525,11 @@ def _own_columns(df: pd.DataFrame, *, consolidated: bool) -> pd.DataFrame:
     for position, dtype in enumerate(df.dtypes):
         if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype | pd.ArrowDtype):
             continue
-        if isinstance(dtype, np.dtype) and (consolidated or _owns_writable_memory(df.iloc[:, position])):
+        if isinstance(dtype, np.dtype) and consolidated:
             continue
         column = df.iloc[:, position]
+        if isinstance(dtype, np.dtype) and _owns_writable_memory(column):
+            continue
         df.isetitem(position, column.array.copy())
         copied += int(column.memory_usage(index=False, deep=False))
         del column

@@ -216,25 +216,33 @@ class AsyncPipelineStore(LoopBound):
         if estimate is not None:
             return await self._upload_streamed(backend, key, df, overwrite, counter, estimate)
         encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
-        request = PutRequest(
+        request = self._put_request(
+            backend, key, len(encoded.data), crc, (encoded.rows, encoded.columns), overwrite
+        )
+        counter.start(request.size)
+        await self._put(backend, request, encoded.data, counter)
+        logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
+        return request.uri
+
+    def _put_request(
+        self, backend: Backend, key: str, size: int, crc: str, shape: tuple[int, int], overwrite: bool
+    ) -> PutRequest:
+        """What is stored with an artifact besides its bytes: its checksum, shape, format, write token."""
+        return PutRequest(
             key=key,
             uri=backend.uri(key),
-            size=len(encoded.data),
+            size=size,
             content_type=self.format.content_type,
             metadata={
                 META_CRC: crc,
-                META_ROWS: str(encoded.rows),
-                META_COLUMNS: str(encoded.columns),
+                META_ROWS: str(shape[0]),
+                META_COLUMNS: str(shape[1]),
                 META_FORMAT: self.format.value,
                 META_WRITE: uuid.uuid4().hex,
             },
             crc32c=crc,
             overwrite=overwrite,
         )
-        counter.start(request.size)
-        await self._put(backend, request, encoded.data, counter)
-        logger.debug("uploaded %s (%d bytes)", request.uri, request.size)
-        return request.uri
 
     def _streaming_estimate(self, df: object, backend: Backend) -> int | None:
         """The frame's in-memory size when it is big enough to be encoded while its parts are sent."""
@@ -258,26 +266,10 @@ class AsyncPipelineStore(LoopBound):
         file's checksum to it (see ``_codecs.encode_parts``).
         """
         uri = backend.uri(key)
-        if not overwrite and await self._exists_key(backend, key):
-            raise ArtifactExistsError(f"{uri} already exists; pass overwrite=True to replace it", uri=uri)
         target = secrets.randbits(32)
-        rows, columns = df.shape
-        request = PutRequest(
-            key=key,
-            uri=uri,
-            size=estimate,
-            content_type=self.format.content_type,
-            metadata={
-                META_CRC: encode_crc32c(target),
-                META_ROWS: str(rows),
-                META_COLUMNS: str(columns),
-                META_FORMAT: self.format.value,
-                META_WRITE: uuid.uuid4().hex,
-            },
-            crc32c=encode_crc32c(target),
-            overwrite=overwrite,
-        )
-        cfg = self.retry_config
+        rows = len(df)
+        request = self._put_request(backend, key, estimate, encode_crc32c(target), df.shape, overwrite)
+        await self._refuse_existing(backend, request)
         rows_per_group = max(1, _ROW_GROUP_BYTES * max(rows, 1) // max(estimate, 1))
         send, receive = anyio.create_memory_object_stream[tuple[int, memoryview, int]](1)
         upload: list[Any] = []
@@ -306,11 +298,9 @@ class AsyncPipelineStore(LoopBound):
         async def send_part(number: int, part: memoryview, crc: int, slots: anyio.Semaphore,
                             scope: anyio.CancelScope) -> None:
             try:
-                parts[number] = await retry(
-                    cfg, lambda: backend.upload_part(upload[0], number, part, encode_crc32c(crc)),
-                    what=f"part {number} of {uri}",
+                parts[number] = await self._send_part(
+                    backend, upload[0], request, number, part, encode_crc32c(crc), counter
                 )
-                counter.add(len(part))
             except Exception as exc:
                 failures.append(exc)
                 scope.cancel()
@@ -323,10 +313,7 @@ class AsyncPipelineStore(LoopBound):
                 async with receive:
                     async for number, part, crc in receive:
                         if not upload:
-                            upload.append(await wait_to_end(
-                                retry(cfg, lambda: backend.create_multipart(request), what=f"start of {uri}"),
-                                undo=lambda created: self._abort(backend, created, request),
-                            ))
+                            upload.append(await self._start_multipart(backend, request))
                         await slots.acquire()
                         tg.start_soon(send_part, number, part, crc, slots, tg.cancel_scope)
             except Exception as exc:
@@ -345,13 +332,10 @@ class AsyncPipelineStore(LoopBound):
                 await self._put(backend, dataclasses.replace(request, size=tail.size), tail.data, counter)
             else:
                 last = tail.parts + 1
-                parts[last] = await retry(
-                    cfg, lambda: backend.upload_part(upload[0], last, tail.data, encode_crc32c(tail.crc32c)),
-                    what=f"part {last} of {uri}",
+                parts[last] = await self._send_part(
+                    backend, upload[0], request, last, tail.data, encode_crc32c(tail.crc32c), counter
                 )
-                counter.add(len(tail.data))
-                ordered = [parts[n] for n in sorted(parts)]
-                await retry(cfg, lambda: backend.complete_multipart(upload[0], ordered), what=f"completion of {uri}")
+                await self._complete(backend, upload[0], request, [parts[n] for n in sorted(parts)])
         except BaseException:
             if upload:
                 await self._abort(backend, upload[0], request)
@@ -382,17 +366,20 @@ class AsyncPipelineStore(LoopBound):
             counter.add(request.size)
             return
         part_size = self.transfer.part_size_for(request.size)
-        if not request.overwrite:
-            # Fail fast before sending gigabytes; the final write is still conditional.
-            if await self._exists_key(backend, request.key):
-                raise ArtifactExistsError(
-                    f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
-                )
+        await self._refuse_existing(backend, request)
         if not backend.supports_multipart:
             await backend.put_large(request, data, part_size)
             counter.add(request.size)
             return
         await self._multipart(backend, request, data, part_size, counter)
+
+    async def _refuse_existing(self, backend: Backend, request: PutRequest) -> None:
+        """Fail fast, before a large artifact is sent, when ``overwrite=False`` and it exists; the final
+        write is still conditional."""
+        if not request.overwrite and await self._exists_key(backend, request.key):
+            raise ArtifactExistsError(
+                f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
+            )
 
     async def _is_ours(self, backend: Backend, request: PutRequest) -> bool:
         try:
@@ -405,13 +392,7 @@ class AsyncPipelineStore(LoopBound):
     async def _multipart(
         self, backend: Backend, request: PutRequest, data: memoryview, part_size: int, counter: _ByteCounter
     ) -> None:
-        cfg = self.retry_config
-        # Waited for to the end: a cancellation while S3 creates the upload would lose its id, and with
-        # it the only way to abort it; a cancelled start aborts the upload it created.
-        upload = await wait_to_end(
-            retry(cfg, lambda: backend.create_multipart(request), what=f"start of {request.uri}"),
-            undo=lambda created: self._abort(backend, created, request),
-        )
+        upload = await self._start_multipart(backend, request)
         count = -(-request.size // part_size)
         parts: list[Any] = [None] * count
 
@@ -419,21 +400,40 @@ class AsyncPipelineStore(LoopBound):
             async def send() -> None:
                 chunk = data[index * part_size : (index + 1) * part_size]
                 crc = await crc32c_b64_async(chunk)
-                parts[index] = await retry(
-                    cfg,
-                    lambda: backend.upload_part(upload, index + 1, chunk, crc),
-                    what=f"part {index + 1}/{count} of {request.uri}",
-                )
-                counter.add(len(chunk))
+                parts[index] = await self._send_part(backend, upload, request, index + 1, chunk, crc, counter)
 
             return send
 
         try:
             await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
-            await retry(cfg, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}")
+            await self._complete(backend, upload, request, parts)
         except BaseException:
             await self._abort(backend, upload, request)
             raise
+
+    async def _start_multipart(self, backend: Backend, request: PutRequest) -> Any:
+        # Waited for to the end: a cancellation while S3 creates the upload would lose its id, and with
+        # it the only way to abort it; a cancelled start aborts the upload it created.
+        return await wait_to_end(
+            retry(self.retry_config, lambda: backend.create_multipart(request), what=f"start of {request.uri}"),
+            undo=lambda created: self._abort(backend, created, request),
+        )
+
+    async def _send_part(
+        self, backend: Backend, upload: Any, request: PutRequest, number: int, data: memoryview, crc: str,
+        counter: _ByteCounter,
+    ) -> Any:
+        part = await retry(
+            self.retry_config, lambda: backend.upload_part(upload, number, data, crc),
+            what=f"part {number} of {request.uri}",
+        )
+        counter.add(len(data))
+        return part
+
+    async def _complete(self, backend: Backend, upload: Any, request: PutRequest, parts: list[Any]) -> None:
+        await retry(
+            self.retry_config, lambda: backend.complete_multipart(upload, parts), what=f"completion of {request.uri}"
+        )
 
     async def _abort(self, backend: Backend, upload: Any, request: PutRequest) -> None:
         with anyio.CancelScope(shield=True), anyio.move_on_after(60):
