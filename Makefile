@@ -48,7 +48,7 @@ test: lint typecheck unit
 
 # The long soak: 2,000 artifacts in bulk while 5% of requests fail (make test runs a 300-artifact one).
 soak: install-dev
-	CLINOPS_SOAK_ARTIFACTS=2000 $(PY) -m pytest tests/test_soak.py
+	CLINOPS_SOAK_ARTIFACTS=2000 $(PY) -m pytest tests/resilience/test_soak.py
 
 # The documentation site, offline, into site/ (warnings fail the build).
 $(VENV)/.installed-docs: pyproject.toml | $(PY)

@@ -5,7 +5,7 @@
 
 It creates ``benchmarks/.work/venv`` (``setup.sh``) on first use and re-runs itself there. It starts
 s3rver (npm) on ``/dev/shm``, two network proxies (10 ms each way; and 10 ms + 64 MB/s per
-connection), and the GCS emulator when ``clinops_async._gcs`` exists. Every client runs each
+connection), and the GCS emulator when ``clinops_async._stores.gcs.backend`` exists. Every client runs each
 workload in a fresh process of its own; everything it starts is stopped by PID at the end.
 """
 
@@ -548,8 +548,8 @@ def main() -> None:
                     "columns": meta["columns"], "rows": meta["rows"]}
             all_results["projection"] = run_workload("projection", pick(PROJECTION_CLIENTS), spec, sizes, timeout)
         if "gcs" in workloads:
-            if importlib.util.find_spec("clinops_async._gcs") is None:
-                reason = "GCS bulk: clinops_async._gcs is not on this branch yet"
+            if importlib.util.find_spec("clinops_async._stores.gcs.backend") is None:
+                reason = "GCS bulk: clinops_async._stores.gcs.backend is not on this branch yet"
                 print(f"skipping {reason}")
                 skipped.append(reason)
             else:

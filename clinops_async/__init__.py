@@ -2,8 +2,6 @@
 
 import logging as _logging
 
-from ._bulk import BulkResult, TransferOutcome
-from ._codecs import StorageFormat
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
     AccessDeniedError,
@@ -23,12 +21,9 @@ from ._exceptions import (
     StoreError,
     TransientStoreError,
 )
-from ._gcs import AsyncGCSPipelineStore
-from ._local import AsyncLocalPipelineStore
-from ._open import open_store
-from ._s3 import AsyncS3PipelineStore
-from ._sfn_results import ExecutionResult, ExecutionSummary, PollConfig
-from ._sfn_steps import (
+from ._pipelines.pipeline import AsyncStepFunctionsPipeline
+from ._pipelines.results import ExecutionResult, ExecutionSummary, PollConfig
+from ._pipelines.steps import (
     LAMBDA_SERVICE_ERRORS,
     FailStep,
     MapStep,
@@ -38,10 +33,15 @@ from ._sfn_steps import (
     S3Prefix,
     WaitStep,
 )
-from ._stepfunctions import AsyncStepFunctionsPipeline
-from ._store import ArtifactInfo, AsyncPipelineStore
-from ._sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
-from ._sync_stepfunctions import StepFunctionsPipeline
+from ._pipelines.sync import StepFunctionsPipeline
+from ._stores.bulk import BulkResult, TransferOutcome
+from ._stores.codecs import StorageFormat
+from ._stores.core import ArtifactInfo, AsyncPipelineStore
+from ._stores.gcs.backend import AsyncGCSPipelineStore
+from ._stores.local import AsyncLocalPipelineStore
+from ._stores.open import open_store
+from ._stores.s3 import AsyncS3PipelineStore
+from ._stores.sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 from ._version import __version__
 
 __all__ = [

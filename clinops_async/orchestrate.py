@@ -6,10 +6,10 @@ each class runs its async twin on a shared event-loop thread.
 
 from __future__ import annotations
 
-from ._codecs import StorageFormat
-from ._sfn_steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, S3Prefix, WaitStep
-from ._sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
-from ._sync_stepfunctions import StepFunctionsPipeline
+from ._pipelines.steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, S3Prefix, WaitStep
+from ._pipelines.sync import StepFunctionsPipeline
+from ._stores.codecs import StorageFormat
+from ._stores.sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 
 __all__ = [
     "FailStep",

@@ -47,8 +47,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._bulk import TransferOutcome
-from ._store import ByteProgress
+from ._stores.bulk import TransferOutcome
+from ._stores.core import ByteProgress
 
 __all__ = ["ProgressBar", "progress_enabled"]
 

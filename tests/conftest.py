@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends import GCSEnv, LocalEnv, S3Env, StoreEnv
-from tests.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto
+from tests.support.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto
+from tests.support.store_envs import GCSEnv, LocalEnv, S3Env, StoreEnv
 
-pytest_plugins = ["tests.sfn_helpers"]
+pytest_plugins = ["tests.support.stepfunctions"]
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

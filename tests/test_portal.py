@@ -17,11 +17,11 @@ import pytest
 
 from clinops_async import LocalPipelineStore
 from clinops_async.orchestrate import S3PipelineStore
-from tests.backends import S3Env
-from tests.faultproxy import FaultProxy
-from tests.frames import icu_windows
-from tests.servers import ROOT, Server
-from tests.test_s3 import wait_until
+from tests.stores.test_s3 import wait_until
+from tests.support.fault_proxy import FaultProxy
+from tests.support.frames import icu_windows
+from tests.support.servers import ROOT, Server
+from tests.support.store_envs import S3Env
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -120,7 +120,7 @@ def _interrupt_upload(s3: S3Env, endpoint: str, until: Callable[[], bool]) -> No
         import sys
         from clinops_async import TransferConfig
         from clinops_async.orchestrate import S3PipelineStore
-        from tests.frames import wide_frame
+        from tests.support.frames import wide_frame
         df = wide_frame(300_000, 20)
         mib = 1024 * 1024
         store = S3PipelineStore({s3.bucket!r}, endpoint_url={endpoint!r},

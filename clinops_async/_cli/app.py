@@ -1,0 +1,335 @@
+"""The ``clinops-async`` command line: copy, list, inspect and delete artifacts; run pipelines.
+
+Every command reports an error as one line on standard error and leaves with a documented exit code
+(see :class:`clinops_async._cli.common.ExitCode` and docs/cli.md); ``--debug`` adds the traceback.
+Progress bars go to standard error and only when it is a terminal; ``--json`` writes
+machine-readable results to standard output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import pandas as pd
+
+from .._stores.core import ArtifactInfo
+from .._stores.uri import ArtifactURI, parse_artifact_uri, parse_location_uri
+from .._version import __version__
+from .common import (
+    CliState,
+    ExitCode,
+    ReportingGroup,
+    emit_json,
+    exit_code_for,
+    fail,
+    human_size,
+    is_stdout_terminal,
+    message_for,
+    print_table,
+    run_async,
+    stderr_line,
+    table,
+)
+from .pipeline import pipeline
+from .transfer import (
+    Listed,
+    StorePool,
+    TransferResult,
+    infos,
+    list_location,
+    plan_copies,
+    run_copies,
+    worst_code,
+)
+
+__all__ = ["cli", "main"]
+
+#: Artifacts copied at once by ``cp`` unless ``--concurrency`` says otherwise. Each one in flight
+#: holds its DataFrame in memory, so this stays modest.
+DEFAULT_CONCURRENCY = 8
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Write the result as JSON to standard output.")
+
+
+@click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="clinops-async")
+@click.option("--debug", is_flag=True, help="On error, print the full traceback as well.")
+@click.option("--endpoint-url", metavar="URL",
+              help="S3 and Step Functions endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_SFN / "
+                   "AWS_ENDPOINT_URL, else AWS).")
+@click.option("--region", metavar="REGION", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1).")
+@click.option("--profile", metavar="NAME", help="Named AWS profile (default: AWS_PROFILE or the default chain).")
+@click.option("--progress/--no-progress", default=None,
+              help="Force progress bars on or off (default: only when standard error is a terminal).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, endpoint_url: str | None, region: str | None, profile: str | None,
+        progress: bool | None) -> None:
+    """Move pandas artifacts between local files, S3, GCS and local stores, and run pipelines.
+
+    \b
+    Artifacts are named by URI; the extension picks the format:
+      s3://bucket/prefix/features/a.parquet   gs://bucket/x/a.csv
+      file:///data/store/a.parquet            ./a.parquet (a local file)
+    """
+    ctx.obj = CliState(debug=debug, endpoint_url=endpoint_url, region=region, profile=profile, progress=progress)
+
+
+def _state(ctx: click.Context) -> CliState:
+    return ctx.ensure_object(CliState)
+
+
+# -- cp -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="SOURCE... DESTINATION")
+@click.option("-r", "--recursive", is_flag=True, help="Copy every artifact under a source prefix or directory.")
+@click.option("-j", "--concurrency", type=click.IntRange(1, 256), default=DEFAULT_CONCURRENCY, show_default=True,
+              help="Artifacts copied at once.")
+@click.option("-n", "--no-clobber", is_flag=True, help="Never replace an existing destination (exit 9 if one exists).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@json_option
+@click.pass_context
+def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: int, no_clobber: bool, quiet: bool,
+       as_json: bool) -> None:
+    """Copy artifacts: local files <-> s3:// gs:// file:// URIs, or between stores.
+
+    \b
+    One artifact to another URI copies it (converting Parquet <-> CSV by extension):
+      clinops-async cp windows.parquet s3://bucket/features/windows.parquet
+    Several artifacts (or --recursive prefixes) go into a destination ending in '/':
+      clinops-async cp a.parquet b.parquet s3://bucket/features/
+      clinops-async cp -r s3://bucket/features/ ./local/
+    """
+    if len(paths) < 2:
+        raise click.UsageError("cp needs a SOURCE and a DESTINATION")
+    state = _state(ctx)
+    sources, destination = list(paths[:-1]), paths[-1]
+
+    def done(result: TransferResult) -> None:
+        if not result.ok:
+            assert result.error is not None
+            stderr_line(f"Error: {message_for(result.error)}")
+        elif not quiet and not as_json:
+            click.echo(f"copied {result.transfer.source.uri} -> {result.transfer.destination.uri} "
+                       f"({human_size(result.bytes)})")
+
+    async def main() -> list[TransferResult]:
+        async with StorePool(state) as pool:
+            transfers = await plan_copies(pool, sources, destination, recursive=recursive)
+            with state.progress_bar("copy", total=len(transfers)) as bar:
+                return await run_copies(pool, transfers, concurrency=concurrency, overwrite=not no_clobber,
+                                        bar=bar, on_done=done)
+
+    results = run_async(main)
+    if as_json:
+        emit_json([r.as_json() for r in results])
+    codes = [exit_code_for(r.error) for r in results if r.error is not None]
+    code = worst_code(codes, len(results))
+    if code:
+        raise fail(code)
+
+
+# -- ls / info --------------------------------------------------------------------------------------
+
+
+def _info_json(info: ArtifactInfo, artifact: ArtifactURI, relative: str | None = None) -> dict[str, Any]:
+    return {
+        "name": relative if relative is not None else artifact.basename,
+        "uri": info.uri,
+        "format": artifact.format.value,
+        "size": info.size,
+        "rows": info.rows,
+        "columns": info.columns,
+        "last_modified": info.last_modified.isoformat() if info.last_modified else None,
+        "checksum": info.checksum,
+        "content_type": info.content_type,
+    }
+
+
+@cli.command()
+@click.argument("location", default=".", required=False)
+@json_option
+@click.pass_context
+def ls(ctx: click.Context, location: str, as_json: bool) -> None:
+    """List the artifacts under a prefix or directory, with size, rows, columns and modified time.
+
+    \b
+    LOCATION is s3://bucket/prefix/, gs://bucket/prefix/, file:///dir or a local directory (default:
+    the current directory). Listing is recursive; text after the last '/' is a name prefix:
+      clinops-async ls s3://bucket/features/win
+    """
+    state = _state(ctx)
+    place = parse_location_uri(location)
+    single_file = place.is_local and os.path.isfile(_local_path(location))
+
+    async def main() -> list[tuple[Listed, ArtifactInfo | BaseException]]:
+        async with StorePool(state) as pool:
+            if single_file:
+                artifact = parse_artifact_uri(location)
+                items = [Listed(artifact.basename, artifact)]
+            else:
+                items = await list_location(pool, place)
+            return list(zip(items, await infos(pool, items), strict=True))
+
+    rows = run_async(main)
+    errors = [(item, info) for item, info in rows if isinstance(info, BaseException)]
+    good = [(item, info) for item, info in rows if isinstance(info, ArtifactInfo)]
+    if as_json:
+        emit_json([_info_json(info, item.artifact, item.relative) for item, info in good])
+    else:
+        listing = table("NAME", "SIZE", "ROWS", "COLUMNS", "MODIFIED", right=("SIZE", "ROWS", "COLUMNS"))
+        for item, info in good:
+            modified = info.last_modified.strftime("%Y-%m-%d %H:%M:%S") if info.last_modified else "-"
+            listing.add_row(item.relative, human_size(info.size), _count(info.rows), _count(info.columns), modified)
+        if good:
+            print_table(listing)
+    for _item, error in errors:  # an artifact deleted between the listing and its info
+        assert isinstance(error, BaseException)
+        stderr_line(f"Error: {message_for(error)}")
+    if errors:
+        raise fail(ExitCode.FAILURE)
+
+
+def _local_path(location: str) -> str:
+    return location[len("file://"):] if location.startswith("file://") else os.path.expanduser(location)
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+@cli.command()
+@click.argument("uri")
+@json_option
+@click.pass_context
+def info(ctx: click.Context, uri: str, as_json: bool) -> None:
+    """Show what is known about one artifact without downloading it."""
+    state = _state(ctx)
+    artifact = parse_artifact_uri(uri)
+
+    async def main() -> ArtifactInfo:
+        async with StorePool(state) as pool:
+            return await pool.for_artifact(artifact, reading=True).info(artifact.name)
+
+    details = _info_json(run_async(main), artifact)
+    if as_json:
+        emit_json(details)
+        return
+    width = max(len(k) for k in details)
+    for key, value in details.items():
+        shown = human_size(value) + f" ({value} bytes)" if key == "size" else value
+        click.echo(f"{key:<{width}}  {'-' if shown is None else shown}")
+
+
+# -- rm ---------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("uris", nargs=-1, required=True, metavar="URI...")
+@click.option("-f", "--force", is_flag=True, help="A missing artifact is not an error.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@json_option
+@click.pass_context
+def rm(ctx: click.Context, uris: Sequence[str], force: bool, quiet: bool, as_json: bool) -> None:
+    """Delete artifacts."""
+    state = _state(ctx)
+    artifacts = [parse_artifact_uri(u) for u in uris]
+
+    async def main() -> list[BaseException | None]:
+        async with StorePool(state) as pool:
+            outcomes: list[BaseException | None] = []
+            for artifact in artifacts:
+                try:
+                    await pool.for_artifact(artifact, reading=True).delete(artifact.name, missing_ok=force)
+                    outcomes.append(None)
+                    if not quiet and not as_json:
+                        click.echo(f"deleted {artifact.uri}")
+                except Exception as exc:
+                    stderr_line(f"Error: {message_for(exc)}")
+                    outcomes.append(exc)
+            return outcomes
+
+    outcomes = run_async(main)
+    if as_json:
+        emit_json([{"uri": a.uri, "ok": e is None, "error": None if e is None else message_for(e),
+                    "exit_code": int(ExitCode.OK if e is None else exit_code_for(e))}
+                   for a, e in zip(artifacts, outcomes, strict=True)])
+    code = worst_code([exit_code_for(e) for e in outcomes if e is not None], len(outcomes))
+    if code:
+        raise fail(code)
+
+
+# -- head / cat -------------------------------------------------------------------------------------
+
+
+def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | None, output: str) -> None:
+    state = _state(ctx)
+    artifact = parse_artifact_uri(uri)
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+
+    async def main() -> pd.DataFrame:
+        async with StorePool(state) as pool:
+            with state.progress_bar(f"read {artifact.basename}") as bar:
+                return await pool.for_artifact(artifact, reading=True).download(
+                    artifact.name, columns=wanted, progress=bar)
+
+    frame = run_async(main)
+    total = len(frame)
+    shown = frame if rows is None else frame.head(rows)
+    keep_index = not isinstance(shown.index, pd.RangeIndex) or shown.index.name is not None
+    if output == "csv":
+        click.echo(shown.to_csv(index=keep_index), nl=False)
+        return
+    if output == "json":
+        flat = shown.reset_index() if keep_index else shown
+        emit_json(json.loads(flat.to_json(orient="records", date_format="iso", date_unit="us")))
+        return
+    flat = shown.reset_index() if keep_index else shown
+    grid = table(*[str(c) for c in flat.columns])
+    for record in flat.itertuples(index=False):
+        grid.add_row(*["" if pd.isna(v) else str(v) for v in record])
+    if is_stdout_terminal():  # in a pipe, only the rows
+        grid.caption = f"{len(shown)} of {total} rows, {len(frame.columns)} columns"
+    print_table(grid)
+
+
+_output_option = click.option(
+    "-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+    help="table: aligned text; csv: CSV with the index; json: a list of records (index included).")
+_columns_option = click.option("-c", "--columns", metavar="A,B", help="Only these columns (Parquet reads only them).")
+
+
+@cli.command()
+@click.argument("uri")
+@click.option("-n", "--rows", type=click.IntRange(0), default=10, show_default=True, help="How many rows.")
+@_columns_option
+@_output_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.pass_context
+def head(ctx: click.Context, uri: str, rows: int, columns: str | None, output: str, as_json: bool) -> None:
+    """Print the first rows of an artifact as a table."""
+    _show_frame(ctx, uri, rows, columns, "json" if as_json else output)
+
+
+@cli.command()
+@click.argument("uri")
+@_columns_option
+@_output_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.pass_context
+def cat(ctx: click.Context, uri: str, columns: str | None, output: str, as_json: bool) -> None:
+    """Print every row of an artifact (use --output csv to convert it for other tools)."""
+    _show_frame(ctx, uri, None, columns, "json" if as_json else output)
+
+
+cli.add_command(pipeline)
+
+
+def main() -> None:
+    """The ``clinops-async`` entry point."""
+    cli(prog_name="clinops-async")

@@ -1,0 +1,240 @@
+"""What every ``clinops-async`` command shares: exit codes, one-line errors, options, output."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .._exceptions import (
+    AccessDeniedError,
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    BucketNotFoundError,
+    ClinopsError,
+    ConfigurationError,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    ExecutionTimeoutError,
+    IntegrityError,
+    PipelineAccessDeniedError,
+    PipelineNotDeployedError,
+    TransientStoreError,
+)
+from ..progress import ProgressBar
+
+__all__ = [
+    "CliState", "ExitCode", "ReportingGroup", "emit_json", "exit_code_for", "fail", "human_size", "message_for",
+    "output_console", "print_table", "redact", "run_async", "table",
+]
+
+T = TypeVar("T")
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses scripts can rely on (documented in docs/cli.md)."""
+
+    OK = 0
+    FAILURE = 1            # any other failure, or some (not all) items of a many-item command failed
+    USAGE = 2              # bad usage, option, URI, pipeline file or configuration
+    NOT_FOUND = 3          # artifact, bucket, file, state machine or execution not found
+    INTEGRITY = 4          # a checksum did not match: no data was written
+    ACCESS_DENIED = 5      # the credentials may not do this
+    TRANSIENT = 6          # still failing after every retry (throttling, 5xx, unreachable): try later
+    EXECUTION_FAILED = 7   # a pipeline execution ended FAILED, TIMED_OUT or ABORTED
+    TIMEOUT = 8            # --timeout passed while the execution was still running (it goes on)
+    EXISTS = 9             # --no-clobber and the destination exists
+    INTERRUPTED = 130      # Ctrl-C (128 + SIGINT)
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit status that reports ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, BaseExceptionGroup):
+        codes = {exit_code_for(e) for e in exc.exceptions}
+        return codes.pop() if len(codes) == 1 else ExitCode.FAILURE
+    if isinstance(exc, click.UsageError | ConfigurationError | ImportError):
+        return ExitCode.USAGE
+    if isinstance(exc, IntegrityError):
+        return ExitCode.INTEGRITY
+    if isinstance(exc, ArtifactExistsError | FileExistsError):
+        return ExitCode.EXISTS
+    if isinstance(exc, ArtifactNotFoundError | BucketNotFoundError | PipelineNotDeployedError
+                  | ExecutionNotFoundError | FileNotFoundError):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, AccessDeniedError | PipelineAccessDeniedError | PermissionError):
+        return ExitCode.ACCESS_DENIED
+    if isinstance(exc, TransientStoreError):
+        return ExitCode.TRANSIENT
+    if isinstance(exc, ExecutionFailedError):
+        return ExitCode.EXECUTION_FAILED
+    if isinstance(exc, ExecutionTimeoutError):
+        return ExitCode.TIMEOUT
+    return ExitCode.FAILURE
+
+
+_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+_SIGNED_QUERY = re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets removed: secret environment values, URL passwords, request signatures."""
+    for variable in _SECRET_VARIABLES:
+        value = os.environ.get(variable)
+        if value and len(value) >= 4:
+            text = text.replace(value, "****")
+    text = _URL_USERINFO.sub(r"\g<scheme>****@", text)
+    return _SIGNED_QUERY.sub(r"\1=****", text)
+
+
+def message_for(exc: BaseException) -> str:
+    """One line that says what went wrong (never a traceback, never a secret)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(message_for(e) for e in exc.exceptions)
+    if isinstance(exc, ImportError) and not isinstance(exc, ModuleNotFoundError):
+        text = str(exc)
+    elif isinstance(exc, ModuleNotFoundError):
+        extra = {"aiobotocore": "aws", "botocore": "aws", "gcloud": "gcp"}.get((exc.name or "").split(".")[0])
+        if extra is None and exc.name == "clinops_async._stores.gcs.backend":
+            extra = "gcp"
+        text = (f"this needs the {extra!r} extra: pip install 'clinops-async[{extra}]'" if extra
+                else f"a required module is missing: {exc.name}")
+    elif isinstance(exc, ClinopsError | OSError | click.ClickException):
+        text = str(exc.message if isinstance(exc, click.ClickException) else exc)
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
+    return redact(" ".join(text.split()))
+
+
+@dataclass
+class CliState:
+    """The options of the top-level command, shared with every subcommand."""
+
+    debug: bool = False
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    progress: bool | None = None
+
+    def store_options(self, scheme: str, *, reading: bool) -> dict[str, Any]:
+        """Constructor options for a store of ``scheme`` (``"s3"``, ``"gs"``, ``"file"``)."""
+        if scheme == "s3":
+            options: dict[str, Any] = {"region": self.aws_region}
+            if self.profile:
+                options["profile"] = self.profile
+            if self.endpoint_url:
+                options["endpoint_url"] = self.endpoint_url
+            return options
+        if scheme == "file":
+            return {"create": not reading}
+        return {}
+
+    @property
+    def aws_region(self) -> str:
+        return self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    def progress_bar(self, description: str, *, total: int | None = None) -> ProgressBar:
+        console = Console(stderr=True, force_terminal=True if self.progress else None)
+        return ProgressBar(description, total=total, enabled=self.progress, console=console, transient=True)
+
+
+def report(exc: BaseException, *, debug: bool) -> ExitCode:
+    """Print ``exc`` to standard error (a traceback only with ``debug``) and return its exit code."""
+    if debug and not isinstance(exc, KeyboardInterrupt):
+        text = "".join(traceback.format_exception(exc))
+        click.echo(redact(text).rstrip("\n"), err=True)
+    click.echo(f"Error: {message_for(exc)}", err=True)
+    return exit_code_for(exc)
+
+
+class ReportingGroup(click.Group):
+    """A click group that turns any error of a subcommand into one line and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            state = ctx.find_object(CliState)
+            ctx.exit(report(exc, debug=bool(state and state.debug)))
+
+
+class CommandFailed(click.exceptions.Exit):
+    """Leave with ``code`` after the command has already reported what failed."""
+
+
+def fail(code: ExitCode) -> CommandFailed:
+    return CommandFailed(int(code))
+
+
+def run_async(function: Callable[[], Awaitable[T]]) -> T:
+    """Run one command's coroutine on a fresh asyncio event loop (Ctrl-C cancels it cleanly)."""
+    return anyio.run(function, backend="asyncio")
+
+
+def emit_json(value: Any) -> None:
+    """Write ``value`` as indented JSON to standard output."""
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def output_console() -> Console:
+    """A console on standard output; not a terminal: no colour, and wide enough not to wrap."""
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(width=100_000, color_system=None, soft_wrap=False)
+    return console
+
+
+def print_table(grid: Table) -> None:
+    """Print ``grid`` to standard output; in a pipe, as plain text without trailing blanks."""
+    console = output_console()
+    if console.is_terminal:
+        console.print(grid)
+        return
+    grid.box = None
+    with console.capture() as captured:
+        console.print(grid)
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    result = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in columns:
+        result.add_column(column, justify="right" if column in right else "left", no_wrap=True)
+    return result
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def stderr_line(text: str) -> None:
+    click.echo(redact(text), err=True)
+
+
+def is_stdout_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,609 @@
+"""AWS Step Functions pipelines on aiobotocore: build, inspect, deploy, execute, watch.
+
+:class:`AsyncStepFunctionsPipeline` holds a chain of steps (see :mod:`clinops_async._pipelines.steps`),
+renders it into Amazon States Language, and talks to Step Functions through one long-lived
+aiobotocore client. Every argument is checked before anything is sent; botocore errors are translated
+at this boundary (:mod:`clinops_async._pipelines.errors`), so nothing from botocore reaches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any, Literal, Self
+
+import anyio
+
+from .._aws import open_client
+from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError, PipelineError
+from .._lifecycle import LoopBound
+from .errors import (
+    ExecutionNotFoundError,
+    PipelineAccessDeniedError,
+    PipelineNotDeployedError,
+    error_code,
+    translate,
+)
+from .mermaid import pipeline_mermaid
+from .results import (
+    TERMINAL_STATUSES,
+    ExecutionResult,
+    ExecutionStatus,
+    ExecutionSummary,
+    PollConfig,
+    parse_output,
+    utc,
+)
+from .steps import STEP_TYPES, Step, render_definition, step_names
+from .validate import (
+    MAX_DEFINITION_BYTES,
+    MAX_INPUT_BYTES,
+    check_json,
+    check_number,
+    check_positive_int,
+    check_region,
+    check_resource_name,
+    check_role_arn,
+    check_state_machine_arn,
+    partition_for,
+    role_account,
+)
+
+__all__ = [
+    "AsyncStepFunctionsPipeline",
+    "ExecutionNotFoundError",
+    "ExecutionResult",
+    "ExecutionStatus",
+    "ExecutionSummary",
+    "PipelineAccessDeniedError",
+    "PipelineNotDeployedError",
+    "PollConfig",
+    "StateMachineType",
+]
+
+StateMachineType = Literal["STANDARD", "EXPRESS"]
+
+_ARN_IN_MESSAGE = re.compile(r"arn:[A-Za-z0-9-]+:states:[^'\"\s]+")
+
+
+class AsyncStepFunctionsPipeline(LoopBound):
+    """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
+
+    Building (``add_step``, ``definition``, ``to_mermaid``) does no I/O. The first call that talks
+    to AWS opens one aiobotocore client, kept until ``aclose()`` (or the end of ``async with``); the
+    pipeline is then bound to that event loop.
+
+    Args:
+        name: The state machine name (1-80 characters; letters, digits, ``-`` and ``_`` are safe).
+        role_arn: The IAM role Step Functions runs as (``arn:aws:iam::ACCOUNT:role/NAME``); its
+            account is the state machine's account.
+        region: The AWS region. Default ``us-east-1``.
+        comment: The definition's ``Comment``. Default: ``"{name} — built by clinops.orchestrate"``.
+        profile: A named AWS profile; None for the default credential chain.
+        endpoint_url: A custom Step Functions endpoint. Default: ``AWS_ENDPOINT_URL_SFN`` or
+            ``AWS_ENDPOINT_URL`` from the environment (read by botocore), else AWS.
+        type: ``"STANDARD"`` (default: exactly-once, up to a year, describable) or ``"EXPRESS"``
+            (at-least-once, up to 5 minutes; AWS does not let ``describe``/``wait``/``history`` see
+            Express executions).
+        poll: How ``wait()`` polls (:class:`PollConfig`).
+        max_attempts: Attempts per API call, the first included, with botocore's standard retry
+            mode (throttling, 5xx). Default 5. Retrying ``start_execution`` is safe: the execution
+            name is fixed before the first attempt, so a repeat returns the same execution.
+
+    Raises:
+        ConfigurationError: An invalid argument (no I/O is done by the constructor).
+    """
+
+    _noun = "pipeline"
+
+    def __init__(
+        self,
+        name: str,
+        role_arn: str,
+        region: str = "us-east-1",
+        comment: str = "",
+        profile: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        type: StateMachineType = "STANDARD",
+        poll: PollConfig | None = None,
+        max_attempts: int = 5,
+    ) -> None:
+        self.name = check_resource_name(name, "pipeline name")
+        self.role_arn = check_role_arn(role_arn)
+        self.region = check_region(region)
+        if not isinstance(comment, str):
+            raise ConfigurationError(f"comment must be a str; got {comment.__class__.__name__}")
+        self.comment = comment
+        if profile is not None and (not isinstance(profile, str) or not profile):
+            raise ConfigurationError("profile must be a profile name or None")
+        self.profile = profile
+        if endpoint_url is not None and (
+            not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://"))
+        ):
+            raise ConfigurationError("endpoint_url must start with http:// or https://")
+        self.endpoint_url = endpoint_url
+        if type not in ("STANDARD", "EXPRESS"):
+            raise ConfigurationError(f"type must be 'STANDARD' or 'EXPRESS'; got {type!r}")
+        self.type: StateMachineType = type
+        if poll is not None and not isinstance(poll, PollConfig):
+            raise ConfigurationError("poll must be a PollConfig")
+        self.poll = poll or PollConfig()
+        self.max_attempts = check_positive_int(max_attempts, "max_attempts", maximum=20)
+        self.steps: list[Step] = []
+        self.handlers: list[list[Step]] = []
+        #: The ARN of the state machine once ``deploy()`` has run.
+        self.state_machine_arn: str | None = None
+        #: The version ARN published by the last ``deploy(publish=True)``.
+        self.version_arn: str | None = None
+        self._init_lifecycle()
+        self._client: Any = None
+        self._exit_stack: AsyncExitStack | None = None
+
+    def __repr__(self) -> str:
+        return (f"AsyncStepFunctionsPipeline(name={self.name!r}, region={self.region!r}, "
+                f"type={self.type!r}, steps={[s.name for s in self.steps]!r})")
+
+    # -- building (no I/O) ---------------------------------------------------------------------
+
+    def _check_new(self, steps: tuple[Step, ...], what: str) -> None:
+        if not steps:
+            raise ConfigurationError(f"{what} needs at least one step")
+        for step in steps:
+            if not isinstance(step, STEP_TYPES):
+                raise ConfigurationError(
+                    f"{what} takes PipelineStep, ParallelStep, MapStep, WaitStep, PassStep or FailStep; "
+                    f"got {type(step).__name__}"
+                )
+            step.validate()
+        existing = set(step_names([*self.steps, *(s for h in self.handlers for s in h)]))
+        for name in step_names(steps):
+            if name in existing:
+                raise ConfigurationError(f"step name {name!r} is already used in pipeline {self.name!r}")
+            existing.add(name)
+
+    def add_step(self, step: Step) -> Self:
+        """Append ``step`` to the chain; its input is the previous step's output.
+
+        Returns:
+            The pipeline, so calls can be chained.
+
+        Raises:
+            ConfigurationError: (a ``ValueError``) the step is invalid or its name is already used.
+        """
+        self._check_new((step,), "add_step")
+        self.steps.append(step)
+        return self
+
+    def add_handler(self, *steps: Step) -> Self:
+        """Add a handler chain, run when a step with ``catch=<first handler step's name>`` fails.
+
+        The handler receives the failed step's input with the error under ``catch_result_path``
+        (``$.error``: ``{"Error": ..., "Cause": ...}``). End it with a :class:`FailStep` to keep the
+        execution FAILED; otherwise the execution SUCCEEDS with the handler's output.
+
+        Returns:
+            The pipeline, so calls can be chained.
+
+        Raises:
+            ConfigurationError: A step is invalid or a name is already used.
+        """
+        self._check_new(steps, "add_handler")
+        self.handlers.append(list(steps))
+        return self
+
+    def definition(self) -> dict[str, Any]:
+        """The state machine definition (Amazon States Language) as a dict.
+
+        Keys in order: ``Comment``, ``StartAt``, ``States``. Each step's state lists ``Type``,
+        ``Resource``, ``TimeoutSeconds``, ``Retry``, ``Comment`` (if any), ``Parameters`` (if any),
+        then ``Next`` or ``"End": true``.
+
+        Raises:
+            ConfigurationError: (a ``ValueError``) no steps, a duplicate name, a ``catch`` naming no
+                step, an unreachable handler, or an invalid step.
+        """
+        return render_definition(self.name, self.comment, self.steps, self.handlers)
+
+    def definition_json(self, indent: int | None = 2) -> str:
+        """The definition as JSON text (non-ASCII characters kept as they are)."""
+        return json.dumps(self.definition(), indent=indent, ensure_ascii=False)
+
+    def to_mermaid(self) -> str:
+        """Mermaid flowchart source drawing the steps, retries, catches and fan-out."""
+        return pipeline_mermaid(self.name, self.steps, self.handlers)
+
+    def _repr_markdown_(self) -> str:
+        return f"```mermaid\n{self.to_mermaid()}```\n"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/vnd.mermaid": self.to_mermaid(), "text/markdown": self._repr_markdown_(),
+                "text/plain": repr(self)}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def _close_resource(self) -> None:
+        if self._exit_stack is not None:
+            stack, self._exit_stack = self._exit_stack, None
+            self._client = None
+            await stack.aclose()
+
+    async def _open_resource(self) -> None:
+        await self._open()
+
+    async def _ready(self) -> Any:
+        await self._ensure_open()
+        return self._client
+
+    async def _open(self) -> None:
+        try:
+            from botocore.config import Config
+        except ImportError:  # pragma: no cover - depends on the installed extras
+            raise ImportError(
+                "AsyncStepFunctionsPipeline needs aiobotocore: pip install 'clinops-async[aws]'"
+            ) from None
+        config = Config(region_name=self.region,
+                        retries={"mode": "standard", "total_max_attempts": self.max_attempts})
+        stack = AsyncExitStack()
+        try:
+            self._client = await open_client(
+                stack, "stepfunctions", profile=self.profile, region=self.region,
+                endpoint_url=self.endpoint_url, config=config,
+            )
+        except BaseException as exc:
+            await stack.aclose()
+            raise translate(exc, f"open a Step Functions client for {self.name!r}") from None
+        self._exit_stack = stack
+
+    async def _call(self, method: str, what: str, **kwargs: Any) -> Any:
+        client = await self._ready()
+        try:
+            return await getattr(client, method)(**kwargs)
+        except Exception as exc:
+            raise translate(exc, what) from exc
+
+    # -- deploy ----------------------------------------------------------------------------------
+
+    def expected_state_machine_arn(self) -> str:
+        """The ARN this pipeline's state machine has (or will have) in its account and region."""
+        return (f"arn:{partition_for(self.region)}:states:{self.region}:{role_account(self.role_arn)}:"
+                f"stateMachine:{self.name}")
+
+    async def deploy(self, *, publish: bool = False, version_description: str | None = None) -> str:
+        """Create the state machine, or update its definition and role if it exists.
+
+        The existing machine is found by its ARN (account from ``role_arn``, plus region and name),
+        never by listing the account's state machines. Two concurrent deploys are safe: the loser
+        of a create race updates instead.
+
+        Args:
+            publish: Also publish a new version (its ARN is then in :attr:`version_arn`).
+            version_description: The description of that version.
+
+        Returns:
+            The state machine ARN (unversioned).
+
+        Raises:
+            ConfigurationError: The definition is invalid or over 1 MB (before any I/O), the machine
+                exists with another type, or AWS rejected the definition or role.
+            PipelineAccessDeniedError: The credentials may not create/update it or pass the role.
+            PipelineError: Any other failure.
+        """
+        if not isinstance(publish, bool):
+            raise ConfigurationError("publish must be True or False")
+        if version_description is not None and (not isinstance(version_description, str)
+                                                or len(version_description) > 256):
+            raise ConfigurationError("version_description must be a str of at most 256 characters")
+        definition = self.definition_json()
+        size = len(definition.encode("utf-8"))
+        if size > MAX_DEFINITION_BYTES:
+            raise ConfigurationError(
+                f"the definition of {self.name!r} is {size} bytes; Step Functions accepts at most "
+                f"{MAX_DEFINITION_BYTES} (1 MB): split the pipeline or shorten parameters"
+            )
+        arn = self.expected_state_machine_arn()
+        what = f"deploy {self.name!r}"
+        versioning: dict[str, Any] = {"publish": publish} if publish else {}
+        if publish and version_description:
+            versioning["versionDescription"] = version_description
+        try:
+            current = await self._call("describe_state_machine", what, stateMachineArn=arn)
+        except PipelineNotDeployedError:
+            current = None
+        if current is None:
+            client = await self._ready()
+            try:
+                created = await client.create_state_machine(
+                    name=self.name, definition=definition, roleArn=self.role_arn, type=self.type,
+                    **versioning,
+                )
+            except Exception as exc:
+                if error_code(exc) != "StateMachineAlreadyExists":
+                    raise translate(exc, what) from exc
+                found = _ARN_IN_MESSAGE.search(str(exc))
+                arn = found.group().rstrip("'\".") if found else arn
+                current = await self._call("describe_state_machine", what, stateMachineArn=arn)
+            else:
+                self.state_machine_arn = str(created["stateMachineArn"])
+                self.version_arn = created.get("stateMachineVersionArn")
+                return self.state_machine_arn
+        if current.get("type", self.type) != self.type:
+            raise ConfigurationError(
+                f"state machine {self.name!r} exists as {current.get('type')}; a type cannot change: "
+                f"delete it or deploy under another name"
+            )
+        arn = str(current["stateMachineArn"])
+        updated = await self._call("update_state_machine", what, stateMachineArn=arn,
+                                   definition=definition, roleArn=self.role_arn, **versioning)
+        self.state_machine_arn = arn
+        self.version_arn = updated.get("stateMachineVersionArn")
+        return arn
+
+    # -- execute ---------------------------------------------------------------------------------
+
+    def _new_execution_name(self) -> str:
+        # uuid4: unique without coordination; 47 + 1 + 32 characters stay within AWS's 80.
+        return f"{self.name[:47]}-{uuid.uuid4().hex}"
+
+    async def execute(
+        self,
+        input_data: Any = None,
+        execution_name: str | None = None,
+        state_machine_arn: str | None = None,
+    ) -> str:
+        """Start an execution and return its ARN (without waiting for it).
+
+        Starting again with the same name and input returns the same execution, so a start can be
+        retried safely after a lost response.
+
+        Args:
+            input_data: The execution input, any JSON-serialisable value (None: ``{}``); at most
+                256 KiB as JSON.
+            execution_name: A name unique for this state machine (1-80 characters). Default:
+                ``"{pipeline name}-{uuid4 hex}"``.
+            state_machine_arn: The machine (or version/alias) to run. Default: this pipeline's.
+
+        Returns:
+            The execution ARN.
+
+        Raises:
+            ConfigurationError: Bad name, ARN or input (before any I/O).
+            PipelineNotDeployedError: The state machine does not exist: call ``deploy()`` first.
+            PipelineError: The name is taken by an execution with another input, or another failure.
+        """
+        if state_machine_arn is not None:
+            machine = check_state_machine_arn(state_machine_arn)
+        else:
+            machine = self.state_machine_arn or self.expected_state_machine_arn()
+        name = (self._new_execution_name() if execution_name is None
+                else check_resource_name(execution_name, "execution_name"))
+        payload = check_json({} if input_data is None else input_data, "input_data")
+        size = len(payload.encode("utf-8"))
+        if size > MAX_INPUT_BYTES:
+            raise ConfigurationError(
+                f"input_data is {size} bytes as JSON; Step Functions accepts at most {MAX_INPUT_BYTES} "
+                "(256 KiB): store large data as an artifact and pass its URI"
+            )
+        client = await self._ready()
+        what = f"start execution {name!r} of {machine}"
+        try:
+            started = await client.start_execution(stateMachineArn=machine, name=name, input=payload)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "StateMachineDoesNotExist":
+                raise PipelineNotDeployedError(
+                    f"state machine {machine} does not exist; call deploy() first"
+                ) from exc
+            if code != "ExecutionAlreadyExists":
+                raise translate(exc, what) from exc
+            return await self._same_execution(exc, machine, name, payload)
+        return str(started["executionArn"])
+
+    async def _same_execution(self, exc: BaseException, machine: str, name: str, payload: str) -> str:
+        found = _ARN_IN_MESSAGE.search(str(exc))
+        if found:
+            arn = found.group().rstrip("'\".")
+        else:
+            base = machine.split(":stateMachine:", 1)
+            arn = f"{base[0]}:execution:{base[1].split(':')[0]}:{name}"
+        existing = await self._call("describe_execution", f"describe execution {name!r}", executionArn=arn)
+        if json.loads(existing.get("input") or "{}") != json.loads(payload):
+            raise PipelineError(
+                f"an execution named {name!r} already exists for {machine} with a different input; "
+                "choose another execution_name"
+            ) from exc
+        return arn
+
+    # -- watch -----------------------------------------------------------------------------------
+
+    async def describe(self, execution_arn: str) -> ExecutionResult:
+        """The current status of an execution, with its output or error once it has ended.
+
+        Raises:
+            ExecutionNotFoundError: No such execution.
+            PipelineError: Any other failure.
+        """
+        arn = _check_execution_arn(execution_arn)
+        data = await self._call("describe_execution", f"describe {arn}", executionArn=arn)
+        return ExecutionResult(
+            execution_arn=arn,
+            name=str(data.get("name", arn.rsplit(":", 1)[-1])),
+            status=str(data["status"]),
+            output=parse_output(data.get("output")),
+            error=data.get("error"),
+            cause=data.get("cause"),
+            start_date=utc(data.get("startDate")),
+            stop_date=utc(data.get("stopDate")),
+            state_machine_arn=data.get("stateMachineArn"),
+        )
+
+    # ``timeout`` bounds the watching, not a cancellation: it raises a typed error with the ARN and
+    # the execution goes on, which anyio.fail_after around the call could not express.
+    async def wait(self, execution_arn: str, timeout: float | None = None) -> ExecutionResult:  # noqa: ASYNC109
+        """Poll an execution until it ends (see :class:`PollConfig`) and return how it ended.
+
+        Args:
+            execution_arn: The execution.
+            timeout: Seconds to wait at most; None waits as long as it runs.
+
+        Returns:
+            The final :class:`ExecutionResult` (any terminal status: check ``.status``).
+
+        Raises:
+            ExecutionTimeoutError: Still running after ``timeout`` seconds (it goes on running).
+            ExecutionNotFoundError: No such execution.
+        """
+        if timeout is not None:
+            check_number(timeout, "timeout", minimum=0, maximum=366 * 86400)
+        loop_time = anyio.current_time
+        deadline = None if timeout is None else loop_time() + timeout
+        delays = self.poll.delays()
+        while True:
+            result = await self.describe(execution_arn)
+            if result.done:
+                return result
+            now = loop_time()
+            if deadline is not None and now >= deadline:
+                raise ExecutionTimeoutError(
+                    f"execution {result.name!r} is still {result.status} after {timeout:g} s; it goes on "
+                    "running: wait() again, or stop() it",
+                    execution_arn=result.execution_arn,
+                )
+            delay = next(delays)
+            await anyio.sleep(delay if deadline is None else min(delay, deadline - now))
+
+    async def run(
+        self,
+        input_data: Any = None,
+        execution_name: str | None = None,
+        state_machine_arn: str | None = None,
+        *,
+        raise_on_failure: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 - see wait()
+    ) -> ExecutionResult:
+        """Start an execution and wait for it: ``execute()`` then ``wait()``.
+
+        Args:
+            input_data: As for :meth:`execute`.
+            execution_name: As for :meth:`execute`.
+            state_machine_arn: As for :meth:`execute`.
+            raise_on_failure: Raise ExecutionFailedError when it does not succeed (default); when
+                False, return the failed result instead.
+            timeout: As for :meth:`wait`.
+
+        Returns:
+            The :class:`ExecutionResult`; ``.output`` holds the last step's output.
+
+        Raises:
+            ExecutionFailedError: It ended FAILED, TIMED_OUT or ABORTED (with ``raise_on_failure``).
+            ExecutionTimeoutError: Still running after ``timeout`` seconds.
+            ConfigurationError, PipelineNotDeployedError, PipelineError: As for :meth:`execute`.
+        """
+        if not isinstance(raise_on_failure, bool):
+            raise ConfigurationError("raise_on_failure must be True or False")
+        arn = await self.execute(input_data, execution_name, state_machine_arn)
+        result = await self.wait(arn, timeout)
+        if raise_on_failure and not result.succeeded:
+            raise ExecutionFailedError(
+                f"execution {result.name!r} ended {result.status}"
+                + (f" with error {result.error!r}" if result.error else "")
+                + "; the cause is in .cause and every step in history(execution_arn)",
+                execution_arn=arn, status=result.status, error=result.error, cause=result.cause,
+            )
+        return result
+
+    async def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every event of an execution, oldest first, across all pages.
+
+        Each event is Step Functions' own record (``type``, ``id``, ``previousEventId``,
+        ``timestamp`` and one ``...EventDetails`` entry), e.g. ``TaskStateEntered``,
+        ``LambdaFunctionFailed``, ``ExecutionSucceeded``.
+
+        Raises:
+            ExecutionNotFoundError: No such execution.
+        """
+        arn = _check_execution_arn(execution_arn)
+        client = await self._ready()
+        events: list[dict[str, Any]] = []
+        try:
+            paginator = client.get_paginator("get_execution_history")
+            async for page in paginator.paginate(executionArn=arn, includeExecutionData=True):
+                events.extend(page.get("events", ()))
+        except Exception as exc:
+            raise translate(exc, f"read the history of {arn}") from exc
+        return events
+
+    async def stop(self, execution_arn: str, *, error: str | None = None, cause: str | None = None) -> None:
+        """Stop a running execution; it ends ABORTED. Stopping an ended execution does nothing.
+
+        Args:
+            execution_arn: The execution.
+            error: An error name to record (at most 256 characters).
+            cause: A cause to record (at most 32,768 characters).
+        """
+        arn = _check_execution_arn(execution_arn)
+        extra: dict[str, str] = {}
+        for key, value, limit in (("error", error, 256), ("cause", cause, 32768)):
+            if value is not None:
+                if not isinstance(value, str) or len(value) > limit:
+                    raise ConfigurationError(f"{key} must be a str of at most {limit} characters")
+                extra[key] = value
+        await self._call("stop_execution", f"stop {arn}", executionArn=arn, **extra)
+
+    async def list_executions(
+        self,
+        status: ExecutionStatus | None = None,
+        *,
+        state_machine_arn: str | None = None,
+        max_results: int | None = None,
+    ) -> list[ExecutionSummary]:
+        """The executions of the state machine, newest first.
+
+        Args:
+            status: Only those with this status (``"RUNNING"``, ``"FAILED"``, ...).
+            state_machine_arn: Another state machine. Default: this pipeline's.
+            max_results: Stop after this many. Default: all of them.
+
+        Raises:
+            PipelineNotDeployedError: The state machine does not exist.
+        """
+        if status is not None and status not in (*TERMINAL_STATUSES, "RUNNING", "PENDING_REDRIVE"):
+            raise ConfigurationError(f"status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, "
+                                     f"ABORTED, PENDING_REDRIVE; got {status!r}")
+        if max_results is not None:
+            check_positive_int(max_results, "max_results")
+        machine = (check_state_machine_arn(state_machine_arn) if state_machine_arn is not None
+                   else self.state_machine_arn or self.expected_state_machine_arn())
+        client = await self._ready()
+        query: dict[str, Any] = {"stateMachineArn": machine}
+        if status is not None:
+            query["statusFilter"] = status
+        found: list[ExecutionSummary] = []
+        try:
+            async for page in client.get_paginator("list_executions").paginate(**query):
+                for item in page.get("executions", ()):
+                    found.append(ExecutionSummary(
+                        execution_arn=item["executionArn"], name=item["name"], status=item["status"],
+                        start_date=utc(item.get("startDate")), stop_date=utc(item.get("stopDate")),
+                    ))
+                    if max_results is not None and len(found) >= max_results:
+                        return found
+        except Exception as exc:
+            raise translate(exc, f"list the executions of {machine}") from exc
+        return found
+
+
+_EXECUTION_ARN = re.compile(
+    r"arn:[A-Za-z0-9-]+:states:[a-z0-9-]+:\d{12}:(?:execution|express):[^:]+:[^:]+(?::[^:]+)?"
+)
+
+
+def _check_execution_arn(value: object) -> str:
+    if not isinstance(value, str) or not _EXECUTION_ARN.fullmatch(value):
+        raise ConfigurationError(
+            "execution_arn must be an execution ARN such as "
+            f"'arn:aws:states:us-east-1:123456789012:execution:MACHINE:NAME'; got {value!r}"
+        )
+    return value

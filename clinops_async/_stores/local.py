@@ -1,0 +1,264 @@
+"""The embedded default: artifacts as files under a root directory.
+
+Writes are atomic (a temporary file in the target directory, fsync, rename, fsync of the directory),
+so a reader sees the old artifact or the new one, never a partial file. No name can escape the root:
+names are validated, and every path is resolved (symlinks included) and checked to lie inside it.
+Files are created readable and writable by their owner only (mode 0o600) unless configured otherwise.
+All file I/O runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from .._config import RetryConfig, TransferConfig
+from .._exceptions import (
+    AccessDeniedError,
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    BucketNotFoundError,
+    ConfigurationError,
+    StoreError,
+)
+from .._tasks import wait_to_end
+from .backend import Backend, ObjectMeta, PutRequest
+from .codecs import StorageFormat
+from .core import META_COLUMNS, META_ROWS, AsyncPipelineStore
+
+__all__ = ["AsyncLocalPipelineStore"]
+
+_TMP_MARK = ".clinops-tmp-"
+
+
+class _LocalBackend(Backend):
+    scheme = "file"
+    supports_multipart = False
+    supports_ranged_reads = False
+
+    def __init__(self, root: Path, *, create: bool, file_mode: int) -> None:
+        self.root = root
+        self.bucket = str(root)
+        self.create = create
+        self.file_mode = file_mode
+        self._real_root: Path | None = None
+
+    def uri(self, key: str) -> str:
+        return (self.root / key).as_uri() if key else self.root.as_uri()
+
+    async def open(self) -> None:
+        await anyio.to_thread.run_sync(self._open_sync)
+
+    def _open_sync(self) -> None:
+        if not self.root.exists():
+            if not self.create:
+                raise BucketNotFoundError(f"local store root {self.root} does not exist", uri=self.root.as_uri())
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.root.is_dir():
+            raise ConfigurationError(f"local store root {self.root} is not a directory")
+        self._real_root = self.root.resolve()
+
+    def _path(self, key: str) -> Path:
+        """The file for ``key``, refusing anything (a symlink included) that resolves outside the root."""
+        assert self._real_root is not None
+        path = self._real_root / key
+        resolved = path.resolve()
+        if resolved != self._real_root and self._real_root not in resolved.parents:
+            raise AccessDeniedError(f"{self.uri(key)} resolves outside the store root", uri=self.uri(key))
+        return path
+
+    async def put(self, request: PutRequest, data: memoryview) -> None:
+        # Waited for to the end: a cancelled caller must not leave a write running behind it.
+        await wait_to_end(anyio.to_thread.run_sync(self._put_sync, request, data))
+
+    async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
+        await self.put(request, data)
+
+    def _put_sync(self, request: PutRequest, data: memoryview) -> None:
+        path = self._path(request.key)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _translate(exc, request.uri) from exc
+        self._path(request.key)  # the directories just made must still resolve inside the root
+        tmp = path.with_name(f"{_TMP_MARK}{uuid.uuid4().hex}-{path.name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, self.file_mode)
+            try:
+                with os.fdopen(fd, "wb", closefd=True) as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            try:
+                if request.overwrite:
+                    os.replace(tmp, path)
+                else:
+                    try:
+                        os.link(tmp, path)  # atomic create-if-absent
+                    except FileExistsError:
+                        raise ArtifactExistsError(
+                            f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
+                        ) from None
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise _translate(exc, request.uri) from exc
+
+    async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
+        return await anyio.to_thread.run_sync(self._read_sync, key)
+
+    def _read_sync(self, key: str) -> tuple[ObjectMeta, bytes]:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+                meta = self._meta(key, os.fstat(handle.fileno()))
+        except OSError as exc:
+            raise _translate(exc, self.uri(key)) from exc
+        return ObjectMeta(key=key, size=len(data), last_modified=meta.last_modified), data
+
+    async def read_into(self, key: str, start: int, buffer: memoryview, etag: str | None) -> None:
+        raise NotImplementedError  # read_first always returns the whole file
+
+    def _meta(self, key: str, st: os.stat_result, path: Path | None = None) -> ObjectMeta:
+        metadata: dict[str, str] = {}
+        if path is not None and key.endswith(".parquet"):
+            metadata = _parquet_counts(path)
+        return ObjectMeta(
+            key=key,
+            size=st.st_size,
+            etag=f"{st.st_mtime_ns}-{st.st_size}",
+            last_modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+            content_type=StorageFormat.CSV.content_type if key.endswith(".csv") else
+            StorageFormat.PARQUET.content_type,
+            metadata=metadata,
+        )
+
+    async def head(self, key: str) -> ObjectMeta:
+        return await anyio.to_thread.run_sync(self._head_sync, key)
+
+    def _head_sync(self, key: str) -> ObjectMeta:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise _translate(exc, self.uri(key)) from exc
+        if not path.is_file():
+            raise ArtifactNotFoundError(f"{self.uri(key)} does not exist", uri=self.uri(key))
+        return self._meta(key, st, path)
+
+    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
+        for key in await anyio.to_thread.run_sync(self._keys_sync, prefix):
+            yield key
+
+    def _keys_sync(self, prefix: str) -> list[str]:
+        assert self._real_root is not None
+        # Only walk the directory the prefix names (its part up to the last '/').
+        start = self._real_root / prefix.rsplit("/", 1)[0] if "/" in prefix else self._real_root
+        keys = []
+        for directory, _dirs, files in os.walk(start):
+            for file in files:
+                if file.startswith(_TMP_MARK):
+                    continue
+                key = Path(directory, file).relative_to(self._real_root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return keys
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self._delete_sync, key)
+
+    def _delete_sync(self, key: str) -> None:
+        try:
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _translate(exc, self.uri(key)) from exc
+
+
+def _parquet_counts(path: Path) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    from .codecs import _index_columns
+
+    try:
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except Exception:
+        return {}
+    index = _index_columns(schema)
+    return {META_ROWS: str(meta.num_rows), META_COLUMNS: str(len([n for n in schema.names if n not in index]))}
+
+
+def _translate(exc: OSError, uri: str) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, FileNotFoundError | NotADirectoryError) or exc.errno == errno.ENOENT:
+        return ArtifactNotFoundError(f"{uri} does not exist", uri=uri)
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError(f"permission denied for {uri}", uri=uri)
+    if exc.errno == errno.ELOOP:
+        return AccessDeniedError(f"{uri} is a symbolic link; the store does not follow links", uri=uri)
+    return StoreError(f"{uri}: {exc.strerror or type(exc).__name__}", uri=uri)
+
+
+class AsyncLocalPipelineStore(AsyncPipelineStore):
+    """DataFrame artifacts as files under a local directory: the embedded default.
+
+    Same interface and error types as the cloud stores. Writes are atomic (temporary file, fsync,
+    rename), names can never escape ``root``, and files are private to their owner by default.
+
+    Args:
+        root: The directory that holds the artifacts (created if missing, unless ``create=False``).
+        prefix: Sub-path for every artifact (trailing ``/`` stripped).
+        format: ``StorageFormat.PARQUET`` (default) or ``StorageFormat.CSV``.
+        create: Create ``root`` on first use when it does not exist.
+        file_mode: Permission bits of new files (default 0o600: owner only).
+        compression: Parquet compression codec.
+        transfer: Bulk concurrency (:class:`TransferConfig`); part sizes do not apply.
+        retry: Retry attempts and backoff (:class:`RetryConfig`).
+
+    Raises:
+        ConfigurationError: An invalid argument.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        prefix: str = "",
+        format: StorageFormat | str = StorageFormat.PARQUET,
+        *,
+        create: bool = True,
+        file_mode: int = 0o600,
+        compression: str = "snappy",
+        transfer: TransferConfig | None = None,
+        retry: RetryConfig | None = None,
+    ) -> None:
+        super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
+        if not isinstance(root, str | os.PathLike) or not str(root):
+            raise ConfigurationError("root must be a directory path")
+        if not isinstance(file_mode, int) or not 0 <= file_mode <= 0o777:
+            raise ConfigurationError("file_mode must be permission bits such as 0o600")
+        self.root = Path(root).expanduser().absolute()
+        self._backend = _LocalBackend(self.root, create=bool(create), file_mode=file_mode)
+
+    def __repr__(self) -> str:
+        return f"AsyncLocalPipelineStore(root={str(self.root)!r}, prefix={self.prefix!r}, format={self.format.value!r})"

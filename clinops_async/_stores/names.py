@@ -1,0 +1,99 @@
+"""Artifact names, store prefixes and object keys, with the original clinops.orchestrate semantics.
+
+An artifact ``name`` under a store ``prefix`` lives at the object key
+``"/".join(p for p in [prefix, name] if p) + "." + format`` and ``list_artifacts`` returns names
+relative to the prefix, extension removed, sorted.
+"""
+
+from __future__ import annotations
+
+from .._exceptions import ConfigurationError
+
+__all__ = ["MAX_KEY_BYTES", "list_prefix", "name_from_key", "object_key", "validate_name",
+           "validate_prefix"]
+
+#: S3 and GCS both limit object keys to 1024 UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+def _check_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be a str; got {type(value).__name__}")
+    if "\\" in value:
+        raise ConfigurationError(f"{what} {value!r} contains a backslash; use '/' to separate segments")
+    for char in value:
+        if ord(char) < 32 or ord(char) == 127:
+            raise ConfigurationError(f"{what} {value!r} contains a control character")
+    if value.startswith("/"):
+        raise ConfigurationError(f"{what} {value!r} is absolute; give it relative to the store prefix")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"{what} {value!r} is not valid UTF-8 text (lone surrogate)") from None
+    return value
+
+
+def _check_segments(value: str, what: str, *, allow_trailing_slash: bool) -> None:
+    segments = value.split("/")
+    if allow_trailing_slash and segments and segments[-1] == "":
+        segments = segments[:-1]
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            shown = "an empty segment ('//' or a trailing '/')" if segment == "" else f"a {segment!r} segment"
+            raise ConfigurationError(f"{what} {value!r} contains {shown}")
+
+
+def validate_name(name: object) -> str:
+    """Check an artifact name; return it unchanged.
+
+    Raises:
+        ConfigurationError: Empty, not a str, absolute, with a backslash, a control character, an
+            empty, ``.`` or ``..`` segment, or a trailing ``/``.
+    """
+    text = _check_text(name, "artifact name")
+    if not text:
+        raise ConfigurationError("artifact name must not be empty")
+    _check_segments(text, "artifact name", allow_trailing_slash=False)
+    return text
+
+
+def validate_prefix(prefix: object, what: str = "store prefix") -> str:
+    """Check a store prefix and return it with trailing '/' stripped (as the original does)."""
+    text = _check_text(prefix, what).rstrip("/")
+    if text:
+        _check_segments(text, what, allow_trailing_slash=False)
+    if len(text.encode("utf-8")) >= MAX_KEY_BYTES:
+        raise ConfigurationError(f"{what} is {len(text.encode())} UTF-8 bytes; object keys allow 1024")
+    return text
+
+
+def object_key(prefix: str, name: str, extension: str) -> str:
+    """The object key of artifact ``name``; raises ConfigurationError when it is too long."""
+    key = "/".join(p for p in (prefix, validate_name(name)) if p) + "." + extension
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise ConfigurationError(
+            f"artifact name is too long: its object key is {size} UTF-8 bytes, the limit is {MAX_KEY_BYTES}"
+        )
+    return key
+
+
+def list_prefix(prefix: str, sub_prefix: object) -> str:
+    """The key prefix listed by ``list_artifacts(sub_prefix)``: a plain string-prefix match."""
+    text = _check_text(sub_prefix, "list prefix")
+    if text:
+        _check_segments(text, "list prefix", allow_trailing_slash=True)
+    return f"{prefix}/{text}" if prefix else text
+
+
+def name_from_key(prefix: str, key: str, extension: str) -> str | None:
+    """The artifact name stored at ``key``, or None when the key is not an artifact of this store."""
+    suffix = "." + extension
+    if not key.endswith(suffix):
+        return None
+    if prefix:
+        if not key.startswith(prefix + "/"):
+            return None
+        key = key[len(prefix) + 1 :]
+    name = key[: -len(suffix)]
+    return name or None

@@ -1,0 +1,182 @@
+"""Blocking facades: each method runs its async twin on the shared loop thread (:mod:`._portal`).
+
+A facade holds one portal lease from creation to ``close()`` (or the end of a ``with`` block; open
+facades are closed at interpreter exit). It works from any thread, inside a running event loop (a
+Jupyter cell), and a Ctrl-C cancels the call in flight and waits for its clean-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+
+from .. import _portal
+from .._config import RetryConfig, TransferConfig
+from .bulk import BulkResult, ProgressCallback
+from .codecs import StorageFormat
+from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress
+from .gcs.backend import AsyncGCSPipelineStore, UploadMode
+from .local import AsyncLocalPipelineStore
+from .s3 import AsyncS3PipelineStore, ServerSideEncryption
+
+__all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
+
+
+class PipelineStoreFacade(_portal.Facade):
+    """The blocking API shared by every store; see the async store for each method's full text."""
+
+    _async: AsyncPipelineStore
+
+    @property
+    def async_store(self) -> AsyncPipelineStore:
+        """The async store this facade drives (bound to the facade's loop thread)."""
+        return self._async
+
+    @property
+    def prefix(self) -> str:
+        return self._async.prefix
+
+    @property
+    def format(self) -> StorageFormat:
+        return self._async.format
+
+    def uri(self, name: str) -> str:
+        """The URI of artifact ``name`` (no I/O)."""
+        return self._async.uri(name)
+
+    def upload(
+        self, df: pd.DataFrame, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+    ) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.upload`."""
+        return self._lease.call(self._async.upload, df, name, overwrite=overwrite, progress=progress)
+
+    def download(
+        self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None
+    ) -> pd.DataFrame:
+        """Blocking version of :meth:`AsyncPipelineStore.download`."""
+        return self._lease.call(self._async.download, name, columns=columns, progress=progress)
+
+    def list_artifacts(self, prefix: str = "") -> list[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.list_artifacts`."""
+        return self._lease.call(self._async.list_artifacts, prefix)
+
+    def exists(self, name: str) -> bool:
+        """Blocking version of :meth:`AsyncPipelineStore.exists`."""
+        return self._lease.call(self._async.exists, name)
+
+    def info(self, name: str) -> ArtifactInfo:
+        """Blocking version of :meth:`AsyncPipelineStore.info`."""
+        return self._lease.call(self._async.info, name)
+
+    def delete(self, name: str, *, missing_ok: bool = False) -> None:
+        """Blocking version of :meth:`AsyncPipelineStore.delete`."""
+        return self._lease.call(self._async.delete, name, missing_ok=missing_ok)
+
+    def upload_many(
+        self,
+        frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+        *,
+        overwrite: bool = True,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> BulkResult[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.upload_many`."""
+        return self._lease.call(
+            self._async.upload_many, frames, overwrite=overwrite, concurrency=concurrency, progress=progress
+        )
+
+    def download_many(
+        self,
+        names: Iterable[str],
+        *,
+        columns: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> BulkResult[pd.DataFrame]:
+        """Blocking version of :meth:`AsyncPipelineStore.download_many`."""
+        return self._lease.call(
+            self._async.download_many, names, columns=columns, concurrency=concurrency, progress=progress
+        )
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("Async", "", 1)
+
+
+class S3PipelineStore(PipelineStoreFacade):
+    """Blocking version of :class:`AsyncS3PipelineStore` (same arguments, same positional order)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        format: StorageFormat | str = StorageFormat.PARQUET,
+        region: str = "us-east-1",
+        profile: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        addressing_style: Literal["path", "virtual", "auto"] | None = None,
+        server_side_encryption: ServerSideEncryption | None = None,
+        sse_kms_key_id: str | None = None,
+        compression: str = "snappy",
+        transfer: TransferConfig | None = None,
+        retry: RetryConfig | None = None,
+    ) -> None:
+        self._start(
+            AsyncS3PipelineStore(
+                bucket, prefix, format, region, profile, endpoint_url=endpoint_url,
+                addressing_style=addressing_style, server_side_encryption=server_side_encryption,
+                sse_kms_key_id=sse_kms_key_id, compression=compression, transfer=transfer, retry=retry,
+            )
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._async.bucket  # type: ignore[attr-defined,no-any-return]
+
+
+class GCSPipelineStore(PipelineStoreFacade):
+    """Blocking version of :class:`AsyncGCSPipelineStore` (same arguments, same positional order)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        format: StorageFormat | str = StorageFormat.PARQUET,
+        credentials_path: str | os.PathLike[str] | None = None,
+        *,
+        emulator_host: str | None = None,
+        endpoint_url: str | None = None,
+        kms_key_name: str | None = None,
+        upload_mode: UploadMode = "resumable",
+        chunk_size: int | None = None,
+        compression: str = "snappy",
+        transfer: TransferConfig | None = None,
+        retry: RetryConfig | None = None,
+    ) -> None:
+        self._start(
+            AsyncGCSPipelineStore(
+                bucket, prefix, format, credentials_path, emulator_host=emulator_host,
+                endpoint_url=endpoint_url, kms_key_name=kms_key_name, upload_mode=upload_mode, chunk_size=chunk_size,
+                compression=compression, transfer=transfer, retry=retry,
+            )
+        )
+
+    @property
+    def bucket(self) -> str:
+        return self._async.bucket  # type: ignore[attr-defined,no-any-return]
+
+
+class LocalPipelineStore(PipelineStoreFacade):
+    """Blocking version of :class:`AsyncLocalPipelineStore` (same arguments)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        prefix: str = "",
+        format: StorageFormat | str = StorageFormat.PARQUET,
+        **options: Any,
+    ) -> None:
+        self._start(AsyncLocalPipelineStore(root, prefix, format, **options))
