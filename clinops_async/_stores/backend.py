@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-__all__ = ["Backend", "ObjectChangedError", "ObjectMeta", "PutRequest"]
+from .._exceptions import ConfigurationError
+
+__all__ = [
+    "Backend",
+    "ByteCounter",
+    "ByteProgress",
+    "MultipartUpload",
+    "ObjectChangedError",
+    "ObjectMeta",
+    "PutRequest",
+]
+
+logger = logging.getLogger("clinops_async")
 
 
 @dataclass(frozen=True)
@@ -34,9 +47,19 @@ class PutRequest:
     size: int
     content_type: str
     metadata: Mapping[str, str]
-    #: CRC32C of the whole object (base64 of the big-endian value).
-    crc32c: str
+    #: CRC32C of the whole object (base64 of the big-endian value); None when the object is encoded
+    #: while it is sent, and its CRC32C goes with the multipart completion instead.
+    crc32c: str | None
     overwrite: bool
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    """A started multipart upload: the backend's handle, and whether the server took a full-object
+    CRC32C for it (checked at completion and reported by HEAD), as S3 and most S3-compatible servers do."""
+
+    handle: Any
+    full_object_crc32c: bool
 
 
 class ObjectChangedError(Exception):
@@ -68,16 +91,18 @@ class Backend(abc.ABC):
 
     # Multipart upload: a backend that returns None from create_multipart_upload does not do
     # concurrent parts, and put_large must be overridden instead.
-    async def create_multipart(self, request: PutRequest) -> Any:
+    async def create_multipart(self, request: PutRequest) -> MultipartUpload:
+        """Start a multipart upload that asks for a full-object CRC32C."""
         raise NotImplementedError
 
-    async def upload_part(self, upload: Any, number: int, data: memoryview, crc32c: str) -> Any:
+    async def upload_part(self, upload: MultipartUpload, number: int, data: memoryview, crc32c: str) -> Any:
         raise NotImplementedError
 
-    async def complete_multipart(self, upload: Any, parts: list[Any]) -> None:
+    async def complete_multipart(self, upload: MultipartUpload, parts: list[Any], crc32c: str) -> None:
+        """Complete it; ``crc32c`` is the whole object's, checked by servers that took a full-object one."""
         raise NotImplementedError
 
-    async def abort_multipart(self, upload: Any) -> None:
+    async def abort_multipart(self, upload: MultipartUpload) -> None:
         raise NotImplementedError
 
     #: True when ``read_into`` reads arbitrary byte ranges (column projection relies on it).
@@ -85,6 +110,10 @@ class Backend(abc.ABC):
 
     #: True when large objects go through create/upload_part/complete; otherwise put_large.
     supports_multipart: ClassVar[bool] = True
+
+    #: Whether the server keeps full-object CRC32C checksums of multipart uploads: None until the
+    #: first multipart upload tells (see ``MultipartUpload.full_object_crc32c``).
+    full_object_crc32c: bool | None = None
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         """Store a large object without the generic multipart driver (backends that need it)."""
@@ -109,3 +138,39 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Delete the object (no error when it is already gone)."""
+
+
+#: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.
+ByteProgress = Callable[[int, int], None]
+
+
+class ByteCounter:
+    """Counts bytes moved for one artifact and reports them; a failing callback is logged, not raised."""
+
+    def __init__(self, callback: ByteProgress | None) -> None:
+        if callback is not None and not callable(callback):
+            raise ConfigurationError("progress must be a callable taking (bytes_done, bytes_total)")
+        self.callback = callback
+        self.done = 0
+        self.total = 0
+
+    def start(self, total: int) -> None:
+        self.done, self.total = 0, total
+        self._emit()
+
+    def add(self, count: int) -> None:
+        self.done += count
+        self.total = max(self.total, self.done)  # an estimated total never trails the bytes sent
+        self._emit()
+
+    def settle(self, total: int) -> None:
+        """The exact total, once an estimated one is known (reported with the next bytes)."""
+        self.total = total
+
+    def _emit(self) -> None:
+        if self.callback is None:
+            return
+        try:
+            self.callback(self.done, self.total)
+        except Exception:
+            logger.warning("the progress callback raised; the transfer goes on", exc_info=True)

@@ -31,7 +31,8 @@ from .._exceptions import (
 from .._tasks import wait_to_end
 from .backend import Backend, ObjectMeta, PutRequest
 from .codecs import StorageFormat
-from .core import META_COLUMNS, META_ROWS, AsyncPipelineStore
+from .core import AsyncPipelineStore
+from .metadata import META_COLUMNS, META_ROWS
 
 __all__ = ["AsyncLocalPipelineStore"]
 
@@ -197,14 +198,14 @@ class _LocalBackend(Backend):
 def _parquet_counts(path: Path) -> dict[str, str]:
     import pyarrow.parquet as pq
 
-    from .codecs import _index_columns
+    from .codecs import index_columns
 
     try:
         meta = pq.read_metadata(path)
         schema = meta.schema.to_arrow_schema()
     except Exception:
         return {}
-    index = _index_columns(schema)
+    index = index_columns(schema)
     return {META_ROWS: str(meta.num_rows), META_COLUMNS: str(len([n for n in schema.names if n not in index]))}
 
 

@@ -4,16 +4,14 @@ The object is mirrored in a sparse anonymous memory map of its full size (untouc
 memory): the footer is read into its tail, the byte ranges of the wanted column chunks are read
 concurrently into their places, and pyarrow then decodes those columns from the map as if the whole
 file were there. The bytes that did not travel are never read. Integrity comes from the Parquet page
-CRCs that every artifact carries (written by :mod:`._codecs`, verified on decode), so projection is
+CRCs that every artifact carries (written by :mod:`.codecs`, verified on decode), so projection is
 only used on artifacts this library wrote; anything else is downloaded whole.
 """
 
 from __future__ import annotations
 
-import json
 import mmap
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import anyio
 import pyarrow as pa
@@ -22,10 +20,8 @@ import pyarrow.parquet as pq
 from .._config import RetryConfig, TransferConfig
 from .._retry import retry
 from .._tasks import run_limited
-from .backend import Backend, ObjectMeta
-
-if TYPE_CHECKING:
-    from .core import _ByteCounter
+from .backend import Backend, ByteCounter, ObjectMeta
+from .codecs import index_columns
 
 __all__ = ["FOOTER_GUESS", "column_ranges", "fetch_projection"]
 
@@ -61,13 +57,6 @@ def column_ranges(metadata: pq.FileMetaData, columns: list[str]) -> list[tuple[i
     return merged
 
 
-def _index_columns(schema: pa.Schema) -> list[str]:
-    meta = (schema.metadata or {}).get(b"pandas")
-    if not meta:
-        return []
-    return [c for c in json.loads(meta).get("index_columns", []) if isinstance(c, str)]
-
-
 def _footer_length(tail: memoryview) -> int:
     if bytes(tail[-4:]) != b"PAR1":
         raise ValueError("not a Parquet file")
@@ -81,7 +70,7 @@ async def fetch_projection(
     *,
     transfer: TransferConfig,
     retry_config: RetryConfig,
-    counter: _ByteCounter,
+    counter: ByteCounter,
     first: tuple[ObjectMeta, bytes],
 ) -> memoryview | None:
     """Mirror the footer and the chunks of ``columns`` (plus index columns) of a large artifact.
@@ -90,7 +79,7 @@ async def fetch_projection(
         first: The metadata and first bytes already read (``backend.read_first``).
 
     Returns:
-        A view of the sparse mirror, ready for ``_codecs.decode(..., columns=columns)``, or None
+        A view of the sparse mirror, ready for ``codecs.decode(..., columns=columns)``, or None
         when the object is not a Parquet file this function can project (the caller then reads it
         whole).
     """
@@ -114,25 +103,8 @@ async def fetch_projection(
             )
             counter.add(len(target))
 
-    tail_start = max(0, meta.size - FOOTER_GUESS)
-    await fill(tail_start, meta.size)
-    try:
-        footer = _footer_length(view[-8:])
-    except ValueError:
-        return None
-    footer_start = meta.size - 8 - footer
-    if footer_start < tail_start:
-        await fill(footer_start, tail_start)
-
-    def plan() -> list[tuple[int, int]]:
-        parquet = pq.ParquetFile(pa.py_buffer(mirror))
-        schema = parquet.schema_arrow
-        names = [*columns, *[c for c in _index_columns(schema) if c not in columns]]
-        return column_ranges(parquet.metadata, names)
-
-    try:
-        ranges = await anyio.to_thread.run_sync(plan)
-    except (pa.ArrowException, OSError, ValueError):
+    ranges = await _plan(mirror, meta.size, columns, fill)
+    if ranges is None:
         return None
     total = sum(end - max(start, len(head)) for start, end in ranges if end > len(head))
     counter.start(total + len(head) + min(FOOTER_GUESS, meta.size))
@@ -143,3 +115,30 @@ async def fetch_projection(
 
     await run_limited(transfer.max_concurrency, [job(start, end) for start, end in ranges])
     return view
+
+
+async def _plan(
+    mirror: mmap.mmap, size: int, columns: list[str], fill: Callable[[int, int], Awaitable[None]]
+) -> list[tuple[int, int]] | None:
+    """Read the footer into the mirror and return the ranges of the wanted column chunks; None when
+    the object is not a Parquet file that can be projected."""
+    tail_start = max(0, size - FOOTER_GUESS)
+    await fill(tail_start, size)
+    try:
+        footer = _footer_length(memoryview(mirror)[-8:])
+    except ValueError:
+        return None
+    footer_start = size - 8 - footer
+    if footer_start < tail_start:
+        await fill(footer_start, tail_start)
+
+    def plan() -> list[tuple[int, int]]:
+        parquet = pq.ParquetFile(pa.py_buffer(mirror))
+        schema = parquet.schema_arrow
+        names = [*columns, *[c for c in index_columns(schema) if c not in columns]]
+        return column_ranges(parquet.metadata, names)
+
+    try:
+        return await anyio.to_thread.run_sync(plan)
+    except (pa.ArrowException, OSError, ValueError):
+        return None

@@ -20,7 +20,7 @@ from .._exceptions import (
     StoreError,
     TransientStoreError,
 )
-from .backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from .backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 
@@ -228,25 +228,31 @@ class _S3Backend(Backend):
             )
         return exc
 
-    async def create_multipart(self, request: PutRequest) -> Any:
+    async def create_multipart(self, request: PutRequest) -> MultipartUpload:
         response = await self._call(
-            request.uri, "create_multipart_upload", ChecksumAlgorithm="CRC32C", **self._put_args(request)
+            request.uri, "create_multipart_upload", ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT",
+            **self._put_args(request),
         )
-        return (request, response["UploadId"])
+        # A server that does not know full-object checksums ignores the request and says nothing.
+        full_object = response.get("ChecksumType") == "FULL_OBJECT"
+        return MultipartUpload((request, response["UploadId"]), full_object_crc32c=full_object)
 
-    async def upload_part(self, upload: Any, number: int, data: memoryview, crc32c: str) -> Any:
-        request, upload_id = upload
+    async def upload_part(self, upload: MultipartUpload, number: int, data: memoryview, crc32c: str) -> Any:
+        request, upload_id = upload.handle
         response = await self._call(
             request.uri, "upload_part", Key=request.key, UploadId=upload_id, PartNumber=number,
             Body=_BufferBody(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32C": crc32c}
 
-    async def complete_multipart(self, upload: Any, parts: list[Any]) -> None:
-        request, upload_id = upload
+    async def complete_multipart(self, upload: MultipartUpload, parts: list[Any], crc32c: str) -> None:
+        request, upload_id = upload.handle
         args: dict[str, Any] = {}
         if not request.overwrite:
             args["IfNoneMatch"] = "*"
+        if upload.full_object_crc32c:
+            # S3 checks the whole object against it (BadDigest otherwise) and reports it from then on.
+            args.update(ChecksumCRC32C=crc32c, ChecksumType="FULL_OBJECT")
         try:
             await self._call(
                 request.uri, "complete_multipart_upload", Key=request.key, UploadId=upload_id,
@@ -255,8 +261,8 @@ class _S3Backend(Backend):
         except StoreError as exc:
             raise self._exists_or(exc, request) from exc.__cause__
 
-    async def abort_multipart(self, upload: Any) -> None:
-        request, upload_id = upload
+    async def abort_multipart(self, upload: MultipartUpload) -> None:
+        request, upload_id = upload.handle
         try:
             await self._call(request.uri, "abort_multipart_upload", Key=request.key, UploadId=upload_id)
         except ArtifactNotFoundError:
@@ -270,7 +276,7 @@ class _S3Backend(Backend):
             last_modified=response.get("LastModified"),
             content_type=response.get("ContentType"),
             metadata=response.get("Metadata") or {},
-            server_crc32c=_whole_object_crc(response.get("ChecksumCRC32C")),
+            server_crc32c=_whole_object_crc(response),
         )
 
     async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
@@ -368,11 +374,13 @@ def _total_size(response: dict[str, Any]) -> int:
     return int(response["ContentLength"])
 
 
-def _whole_object_crc(value: str | None) -> str | None:
-    # A multipart object's checksum is a checksum of checksums ("xxx==-N"): not the bytes' CRC32C.
-    if value is None or "-" in value:
+def _whole_object_crc(response: dict[str, Any]) -> str | None:
+    # A composite checksum (multipart without FULL_OBJECT) is a checksum of the parts' checksums,
+    # "xxx==-N" in a GET and without the "-N" in some servers' HEAD: not the bytes' CRC32C.
+    value = response.get("ChecksumCRC32C")
+    if value is None or "-" in value or response.get("ChecksumType") == "COMPOSITE":
         return None
-    return value
+    return str(value)
 
 
 class AsyncS3PipelineStore(AsyncPipelineStore):

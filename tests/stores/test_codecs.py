@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from clinops_async._stores.buffer import ReceiveBuffer
-from clinops_async._stores.codecs import StorageFormat, _read_releasing, decode, encode
+from clinops_async._stores.codecs import StorageFormat, decode, encode
+from clinops_async._stores.codecs.parquet_read import _read_releasing
 
 
 def test_mostly_distinct_floats_skip_the_dictionary_and_rounded_ones_keep_it() -> None:

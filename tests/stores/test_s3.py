@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import boto3
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from clinops_async import (
@@ -21,6 +25,7 @@ from clinops_async import (
     AsyncS3PipelineStore,
     BucketNotFoundError,
     ConfigurationError,
+    IntegrityError,
     RetryConfig,
     TransferConfig,
     TransientStoreError,
@@ -74,20 +79,95 @@ async def test_200_mb_artifact_goes_through_concurrent_multipart(s3: S3Env) -> N
     assert s3.incomplete_uploads() == 0
 
 
-async def test_big_frame_is_encoded_while_its_parts_go_up_and_keeps_its_recorded_crc(s3: S3Env) -> None:
-    # The checksum is recorded when the upload starts, before the file exists: the stored bytes
-    # must still have exactly that CRC32C, and the artifact must come back whole.
+def _footer_keys(data: bytes) -> set[bytes]:
+    return set(pq.read_schema(pa.BufferReader(data)).metadata or {})
+
+
+async def test_big_frame_is_streamed_under_s3s_full_object_crc32c(s3: S3Env) -> None:
+    # Encoded while its parts go up, so its CRC32C is only known at the end: it goes up with the
+    # completion as the object's full-object checksum, which the server reports from then on.
     df = wide_frame(200_000, 20, seed=4)  # 32 MB in memory: six 5 MiB parts and a tail
     async with s3.make(transfer=SMALL_PARTS) as store:
         await store.upload(df, "streamed")
+        await store.upload(df, "again")
         info = await store.info("streamed")
         out = await store.download("streamed")
     stored = s3.get_bytes("streamed.parquet")
+    head = s3.client.head_object(Bucket=s3.bucket, Key="streamed.parquet", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT" and head["ChecksumCRC32C"] == crc32c_b64(stored)
+    assert int(head["ETag"].strip('"').rsplit("-", 1)[1]) >= 6
     assert info.checksum == crc32c_b64(stored) and info.size == len(stored)
     assert (info.rows, info.columns) == (200_000, 20)
-    head = s3.client.head_object(Bucket=s3.bucket, Key="streamed.parquet")
-    assert int(head["ETag"].strip('"').rsplit("-", 1)[1]) >= 6
+    assert "clinops-crc32c" not in head["Metadata"]  # nothing recorded that the server does not check
+    assert _footer_keys(stored) <= {b"pandas", b"clinops_async", b"ARROW:schema"}
+    assert s3.get_bytes("again.parquet") == stored  # the same frame, the same bytes
     pd.testing.assert_frame_equal(out, df)
+    assert s3.incomplete_uploads() == 0
+
+
+async def test_whole_file_multipart_also_carries_a_full_object_crc32c(s3: S3Env) -> None:
+    df = wide_frame(60_000, 20, seed=5)  # CSV is encoded whole first: about 20 MB, four parts
+    async with s3.make(format="csv", transfer=SMALL_PARTS) as store:
+        await store.upload(df, "whole")
+        out = await store.download("whole")
+    stored = s3.get_bytes("whole.csv")
+    head = s3.client.head_object(Bucket=s3.bucket, Key="whole.csv", ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT" and head["ChecksumCRC32C"] == crc32c_b64(stored)
+    assert head["Metadata"]["clinops-crc32c"] == crc32c_b64(stored)
+    assert int(head["ETag"].strip('"').rsplit("-", 1)[1]) >= 4
+    assert len(out) == len(df)
+
+
+async def test_artifact_written_by_0_1_0_with_its_checksum_fill_still_verifies(s3: S3Env) -> None:
+    # 0.1.0 streamed uploads carried a footer key that steered the file to a CRC32C recorded in
+    # advance; such files keep their recorded CRC32C and must still download, and be refused when damaged.
+    df = wide_frame(80_000, 20, seed=6)
+    table = pa.Table.from_pandas(df, preserve_index=None)
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, table.schema, write_page_checksum=True) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata({"clinops_async.crc32c_fill": "acacacacacacacacacacacacacacacacacacacac"})
+    data = sink.getvalue().to_pybytes()
+    meta = {"clinops-crc32c": crc32c_b64(data), "clinops-rows": "80000", "clinops-columns": "20",
+            "clinops-format": "parquet", "clinops-write": "0" * 32}
+    s3.put_bytes("old.parquet", data, meta)
+    damaged = bytearray(data)
+    damaged[len(damaged) // 3] ^= 0x01
+    s3.put_bytes("damaged.parquet", bytes(damaged), meta)
+    async with s3.make(transfer=SMALL_PARTS) as store:
+        pd.testing.assert_frame_equal(await store.download("old"), df)
+        assert (await store.info("old")).checksum == crc32c_b64(data)
+        with pytest.raises(IntegrityError):
+            await store.download("damaged")
+
+
+async def test_server_without_full_object_checksums_gets_the_recorded_crc32c_instead(
+    s3: S3Env, moto: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server that ignores ChecksumType answers CreateMultipartUpload without it: the streamed upload
+    # it started is aborted, the frame is encoded whole and its CRC32C recorded, and said so, once.
+    df = wide_frame(200_000, 20, seed=7)
+    starts: list[str] = []
+
+    def start(request: Any) -> bool:
+        if request.method == "POST" and "uploads" in request.query:
+            starts.append(request.path)
+            return True
+        return False
+
+    with FaultProxy(moto.url) as proxy:
+        proxy.add("strip_headers", start, times=10, headers={"x-amz-checksum-type": ""})
+        store = AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=SMALL_PARTS)
+        with caplog.at_level(logging.WARNING, logger="clinops_async"):
+            async with store:
+                await store.upload(df, "first")
+                await store.upload(df, "second")
+                out = await store.download("second")
+    pd.testing.assert_frame_equal(out, df)
+    for key in ("first.parquet", "second.parquet"):
+        assert s3.metadata(key)["clinops-crc32c"] == crc32c_b64(s3.get_bytes(key))
+    assert len(starts) == 3  # the streamed start that found out, then one per whole-file upload
+    assert sum("full-object CRC32C" in r.getMessage() for r in caplog.records) == 1
     assert s3.incomplete_uploads() == 0
 
 

@@ -11,7 +11,9 @@ with a predicate and apply to the next matching request, once each:
 - ``flip_request``: flip one byte in the middle of the request body before forwarding;
 - ``truncate``: forward, announce the full Content-Length, send only part of the body, then close the
   connection cleanly (a short read, not a reset);
-- ``stall``: hold the request ``delay`` seconds (past the client's read timeout), then forward it.
+- ``stall``: hold the request ``delay`` seconds (past the client's read timeout), then forward it;
+- ``strip_headers``: forward, then drop the response headers named (lower case) in ``headers``, as a
+  server that lacks the feature they report would.
 
 Besides the queue, ``randomly(p, seed=...)`` makes every other request fail with probability ``p``,
 choosing among ``kinds``; the choices come from one ``random.Random(seed)``, so a run is reproducible
@@ -180,6 +182,9 @@ class FaultProxy:
                 assert request.transport is not None
                 request.transport.abort()
                 raise asyncio.CancelledError
+            if fault is not None and fault.kind == "strip_headers":
+                # A server that does not know a feature says nothing of it: its headers are absent.
+                out_headers = {k: v for k, v in out_headers.items() if k.lower() not in fault.headers}
             if "Location" in out_headers:
                 out_headers["Location"] = out_headers["Location"].replace(self.target, self.url)
             if fault is not None and fault.kind == "flip_response" and payload:

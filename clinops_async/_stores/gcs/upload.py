@@ -30,7 +30,7 @@ from ..._retry import retry
 from ..._tasks import run_limited
 from ..backend import PutRequest
 from ..checksum import crc32c_b64_async
-from ..core import META_WRITE
+from ..metadata import META_WRITE
 
 if TYPE_CHECKING:
     from .backend import _GCSBackend

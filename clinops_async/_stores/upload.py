@@ -1,0 +1,168 @@
+"""Sending one encoded artifact: one request, or concurrent parts under a full-object CRC32C.
+
+Every request carries the CRC32C of its bytes. A multipart upload asks the server for a full-object
+CRC32C, the one S3 checks at completion and reports afterwards, so large artifacts verify on
+download exactly as small ones do. A failed or cancelled multipart upload is aborted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from .._config import RetryConfig, TransferConfig
+from .._exceptions import ArtifactExistsError, ArtifactNotFoundError
+from .._retry import retry
+from .._tasks import run_limited, wait_to_end
+from .backend import Backend, ByteCounter, MultipartUpload, PutRequest
+from .checksum import crc32c_b64_async
+from .codecs import StorageFormat
+from .metadata import META_COLUMNS, META_CRC, META_FORMAT, META_ROWS, META_WRITE
+
+__all__ = ["Uploader", "put_request"]
+
+logger = logging.getLogger("clinops_async")
+
+
+def put_request(
+    backend: Backend, key: str, fmt: StorageFormat, *, size: int, crc: str | None, shape: tuple[int, int],
+    overwrite: bool,
+) -> PutRequest:
+    """What is stored with an artifact besides its bytes: its checksum (when known before the bytes
+    are sent), shape, format and a write token."""
+    metadata = {
+        META_ROWS: str(shape[0]),
+        META_COLUMNS: str(shape[1]),
+        META_FORMAT: fmt.value,
+        META_WRITE: uuid.uuid4().hex,
+    }
+    if crc is not None:
+        metadata[META_CRC] = crc
+    return PutRequest(
+        key=key, uri=backend.uri(key), size=size, content_type=fmt.content_type, metadata=metadata,
+        crc32c=crc, overwrite=overwrite,
+    )
+
+
+class Uploader:
+    """The steps of storing one artifact on one backend, each retried on its own."""
+
+    def __init__(self, backend: Backend, transfer: TransferConfig, retry_config: RetryConfig) -> None:
+        self.backend = backend
+        self.transfer = transfer
+        self.retry_config = retry_config
+
+    async def put(self, request: PutRequest, data: memoryview, counter: ByteCounter) -> None:
+        """Store ``data`` whole: one request below the multipart threshold, concurrent parts above."""
+        if request.size < self.transfer.multipart_threshold:
+            await retry(self.retry_config, lambda: self._put_once(request, data), what=f"upload of {request.uri}")
+            counter.add(request.size)
+            return
+        part_size = self.transfer.part_size_for(request.size)
+        await self.refuse_existing(request)
+        if not self.backend.supports_multipart:
+            await self.backend.put_large(request, data, part_size)
+            counter.add(request.size)
+            return
+        await self._multipart(request, data, part_size, counter)
+
+    async def _put_once(self, request: PutRequest, data: memoryview) -> None:
+        try:
+            await self.backend.put(request, data)
+        except ArtifactExistsError:
+            # A retried conditional write may find the object an earlier attempt stored, and so may
+            # the first one: the HTTP client re-sends a PUT whose connection dropped.
+            if await self._is_ours(request):
+                return
+            raise
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await retry(self.retry_config, lambda: self.backend.head(key), what=f"check of {self.backend.uri(key)}")
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    async def refuse_existing(self, request: PutRequest) -> None:
+        """Fail fast, before a large artifact is sent, when ``overwrite=False`` and it exists; the final
+        write is still conditional."""
+        if not request.overwrite and await self.exists(request.key):
+            raise ArtifactExistsError(
+                f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
+            )
+
+    async def _is_ours(self, request: PutRequest) -> bool:
+        try:
+            meta = await self.backend.head(request.key)
+        except ArtifactNotFoundError:
+            return False
+        mine = request.metadata.get(META_WRITE)
+        return mine is not None and meta.metadata.get(META_WRITE) == mine and meta.size == request.size
+
+    async def _multipart(self, request: PutRequest, data: memoryview, part_size: int, counter: ByteCounter) -> None:
+        assert request.crc32c is not None  # a whole file's CRC32C is known before it is sent
+        upload = await self.start_multipart(request)
+        count = -(-request.size // part_size)
+        parts: list[Any] = [None] * count
+
+        def job(index: int) -> Callable[[], Awaitable[None]]:
+            async def send() -> None:
+                chunk = data[index * part_size : (index + 1) * part_size]
+                crc = await crc32c_b64_async(chunk)
+                parts[index] = await self.send_part(upload, request, index + 1, chunk, crc, counter)
+
+            return send
+
+        try:
+            await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
+            await self.complete(upload, request, parts, request.crc32c)
+        except BaseException:
+            await self.abort(upload, request)
+            raise
+
+    async def start_multipart(self, request: PutRequest) -> MultipartUpload:
+        # Waited for to the end: a cancellation while S3 creates the upload would lose its id, and with
+        # it the only way to abort it; a cancelled start aborts the upload it created.
+        upload: MultipartUpload = await wait_to_end(
+            retry(self.retry_config, lambda: self.backend.create_multipart(request), what=f"start of {request.uri}"),
+            undo=lambda created: self.abort(created, request),
+        )
+        if self.backend.full_object_crc32c is None:
+            self.backend.full_object_crc32c = upload.full_object_crc32c
+            if not upload.full_object_crc32c:
+                logger.warning(
+                    "%s keeps no full-object CRC32C for multipart uploads; large Parquet artifacts on it "
+                    "are encoded whole before they are sent, with their CRC32C recorded in their metadata",
+                    self.backend.uri(""),
+                )
+        return upload
+
+    async def send_part(
+        self, upload: MultipartUpload, request: PutRequest, number: int, data: memoryview, crc: str,
+        counter: ByteCounter,
+    ) -> Any:
+        part = await retry(
+            self.retry_config, lambda: self.backend.upload_part(upload, number, data, crc),
+            what=f"part {number} of {request.uri}",
+        )
+        counter.add(len(data))
+        return part
+
+    async def complete(self, upload: MultipartUpload, request: PutRequest, parts: list[Any], crc: str) -> None:
+        await retry(
+            self.retry_config, lambda: self.backend.complete_multipart(upload, parts, crc),
+            what=f"completion of {request.uri}",
+        )
+
+    async def abort(self, upload: MultipartUpload, request: PutRequest) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+            try:
+                await retry(
+                    self.retry_config, lambda: self.backend.abort_multipart(upload), what=f"abort of {request.uri}"
+                )
+            except Exception:
+                logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
