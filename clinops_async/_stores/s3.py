@@ -136,7 +136,7 @@ class _S3Backend(Backend):
         region: str,
         profile: str | None,
         endpoint_url: str | None,
-        addressing_style: str | None,
+        addressing_style: Literal["path", "virtual", "auto"] | None,
         sse: ServerSideEncryption | None,
         sse_kms_key_id: str | None,
         transfer: TransferConfig,
@@ -163,7 +163,7 @@ class _S3Backend(Backend):
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL"
         )
-        style = self.addressing_style or ("path" if endpoint else "auto")
+        style: Literal["path", "virtual", "auto"] = self.addressing_style or ("path" if endpoint else "auto")
         config = Config(
             region_name=self.region,
             max_pool_connections=self.transfer.max_pool_connections,
