@@ -176,6 +176,52 @@ async def test_unencodable_frames_raise_serialization_error_and_keep_previous(
         assert store_env.get_bytes("x.parquet") == before
 
 
+#: Dtypes Parquet alone would change on the way back; each must come back exactly.
+EXACT_DTYPES = {
+    "integer categories": pd.Categorical([3, 1, 3], categories=[3, 1, 7], ordered=True),
+    "float categories": pd.Categorical([1.5, None, 2.5]),
+    "bool categories": pd.Categorical([True, False, True]),
+    "zoned timestamp categories": pd.Categorical(
+        pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-01"]).tz_localize("Europe/Oslo")
+    ),
+    "seconds": pd.Series(pd.to_datetime(["2024-01-01 10:00:01", None, "2024-01-02 00:00:00"])).astype("datetime64[s]"),
+    "zoned seconds": pd.Series(pd.to_datetime(["2024-01-01 10:00:01"] * 3)).dt.tz_localize("UTC").astype(
+        "datetime64[s, UTC]"
+    ),
+    "milliseconds": pd.Series(pd.to_datetime(["2024-01-01 10:00:01.500"] * 3)).astype("datetime64[ms]"),
+}
+
+
+@pytest.mark.parametrize("kind", list(EXACT_DTYPES))
+async def test_dtypes_parquet_would_change_come_back_exactly(store_env: StoreEnv, kind: str) -> None:
+    df = pd.DataFrame({"v": EXACT_DTYPES[kind]}, index=pd.DatetimeIndex(
+        ["2024-01-01 00:00:00", "2024-01-01 00:00:01", "2024-01-01 00:00:02"]
+    ).as_unit("s"))
+    async with store_env.make() as store:
+        await store.upload(df, "exact")
+        out = await store.download("exact")
+    pd.testing.assert_frame_equal(out, df, check_exact=True)
+    assert out["v"].dtype == df["v"].dtype and out.index.dtype == df.index.dtype
+
+
+#: Frames Parquet would change without an error, refused before any byte is written.
+REFUSED = {
+    "bytes beside str": (pd.DataFrame({"v": pd.Series([b"\x00raw", "text"], dtype=object)}), "mixes bytes and str"),
+    "a lone surrogate": (pd.DataFrame({"v": pd.Series(["ok", "bad\ud800"], dtype=object)}), "not valid Unicode"),
+    "a sparse column": (pd.DataFrame({"v": pd.arrays.SparseArray([0, 0, 1])}), "sparse"),
+    "complex numbers": (pd.DataFrame({"v": [1 + 2j]}), "type complex, which Parquet cannot store"),
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSED))
+async def test_frames_parquet_would_change_are_refused_before_any_write(store_env: StoreEnv, kind: str) -> None:
+    frame, says = REFUSED[kind]
+    async with store_env.make() as store:
+        with pytest.raises(SerializationError, match=says):
+            await store.upload(frame, "refused")
+    assert store_env.keys() == []
+
+
 async def test_serialization_error_never_quotes_values(store_env: StoreEnv) -> None:
     frame = pd.DataFrame({"note": [1, "SYNTHETIC-PATIENT-NAME", 2.5]})
     async with store_env.make() as store:

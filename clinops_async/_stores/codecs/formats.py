@@ -73,8 +73,7 @@ def encode(df: object, fmt: StorageFormat, *, compression: str = "snappy") -> En
         table = pa.Table.from_pandas(frame, preserve_index=None, nthreads=threads)
     except (pa.ArrowException, TypeError, ValueError):
         raise SerializationError(
-            f"cannot encode the DataFrame as Parquet: {describe_failure(frame)}. "
-            "Cast the column to one type (e.g. .astype(str)) before uploading"
+            f"cannot encode the DataFrame as Parquet: {describe_failure(frame)}"
         ) from None
     table = table.replace_schema_metadata(with_extra_metadata(frame, table.schema))
     sink = pa.BufferOutputStream()

@@ -41,13 +41,37 @@ def check_frame(df: object) -> pd.DataFrame:
     duplicated = df.columns[df.columns.duplicated()].unique().tolist()
     if duplicated:
         raise SerializationError(f"duplicate column names {duplicated[:5]}: column names must be unique")
-    for name in object_column_names(df):
-        if not _same_dict_keys(df[name]):
+    for name, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.SparseDtype):
             raise SerializationError(
-                f"column {name!r} holds dicts with different keys: Parquet stores them as one struct, so "
-                "missing keys would come back as None. Give every dict the same keys, or store JSON text"
+                f"column {name!r} is sparse ({dtype}); Parquet has no sparse type. "
+                "Store it dense: df[name] = df[name].sparse.to_dense()"
             )
+    for name in object_column_names(df):
+        _check_object_column(name, df[name])
     return df
+
+
+def _check_object_column(name: str, column: pd.Series) -> None:
+    """Refuse what Parquet would change without an error: dicts with differing keys, bytes beside str."""
+    keys: set[Any] | None = None
+    kinds: set[type] = set()
+    for value in column:
+        kind = type(value)
+        kinds.add(kind)
+        if kind is dict:
+            if keys is None:
+                keys = set(value)
+            elif set(value) != keys:
+                raise SerializationError(
+                    f"column {name!r} holds dicts with different keys: Parquet stores them as one struct, so "
+                    "missing keys would come back as None. Give every dict the same keys, or store JSON text"
+                )
+    if bytes in kinds and str in kinds:
+        raise SerializationError(
+            f"column {name!r} mixes bytes and str values: Parquet stores such a column as bytes, so the "
+            "str values would come back as bytes. Encode the str values or decode the bytes first"
+        )
 
 
 def object_column_names(df: pd.DataFrame) -> list[str]:
@@ -55,25 +79,27 @@ def object_column_names(df: pd.DataFrame) -> list[str]:
     return [str(name) for name, dtype in df.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
 
 
-def _same_dict_keys(column: pd.Series) -> bool:
-    keys: set[Any] | None = None
-    for value in column:
-        if isinstance(value, dict):
-            if keys is None:
-                keys = set(value)
-            elif set(value) != keys:
-                return False
-    return True
-
-
 def describe_failure(df: pd.DataFrame) -> str:
-    """Name the first column pyarrow cannot convert and the value types in it (never the values)."""
+    """Name the first column pyarrow cannot convert and why (never its values)."""
     for name in df.columns:
         try:
             pa.array(df[name], from_pandas=True)
+        except UnicodeError:
+            return (
+                f"column {name!r} holds a string that is not valid Unicode (a lone surrogate); Parquet "
+                "strings are UTF-8. Repair or drop such strings before uploading"
+            )
         except (pa.ArrowException, TypeError, ValueError):
             kinds = sorted({type(v).__name__ for v in df[name].dropna().tolist()})
-            return f"column {name!r} holds values of types {kinds} that do not form one Parquet type"
+            if len(kinds) == 1:
+                return (
+                    f"column {name!r} holds values of type {kinds[0]}, which Parquet cannot store. "
+                    "Convert them (e.g. .astype(str)) before uploading"
+                )
+            return (
+                f"column {name!r} holds values of types {kinds} that do not form one Parquet type. "
+                "Cast the column to one type (e.g. .astype(str)) before uploading"
+            )
     return "the index or a column could not be converted to Arrow"
 
 
@@ -81,18 +107,29 @@ def with_extra_metadata(frame: pd.DataFrame, schema: pa.Schema) -> dict[bytes, b
     """The schema's metadata plus what pandas' own leaves out (the index frequency, NaN columns...)."""
     freq = getattr(frame.index, "freqstr", None)
     extra: dict[str, Any] = {"index_freq": freq}
-    if len(frame) == 0:
-        # Parquet keeps no dictionary for a categorical column without rows: record its categories.
-        extra["empty_categories"] = _empty_categories(frame)
+    categories = _categories(frame)
+    if categories:
+        extra["categories"] = categories
+    units = {str(n): _unit(d) for n, d in frame.dtypes.items() if _unit(d) is not None}
+    if units:
+        extra["units"] = units
+    if _unit(frame.index.dtype) is not None:
+        extra["index_unit"] = _unit(frame.index.dtype)
     nan_columns = _nan_object_columns(frame)
     if nan_columns:
         extra["nan_object_columns"] = nan_columns
     meta = dict(schema.metadata or {})
-    try:
-        meta[FRAME_META_KEY] = json.dumps(extra).encode()
-    except TypeError:
-        meta[FRAME_META_KEY] = json.dumps({"index_freq": freq}).encode()
+    meta[FRAME_META_KEY] = json.dumps(extra).encode()
     return meta
+
+
+def _unit(dtype: Any) -> str | None:
+    """The unit of a datetime or timedelta dtype (Parquet has no seconds: they come back as ms)."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return str(dtype.unit)
+    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+        return str(np.datetime_data(dtype)[0])
+    return None
 
 
 def _nan_object_columns(frame: pd.DataFrame) -> list[str]:
@@ -114,13 +151,40 @@ def _nan_object_columns(frame: pd.DataFrame) -> list[str]:
     return found
 
 
-def _empty_categories(frame: pd.DataFrame) -> dict[str, Any]:
+def _categories(frame: pd.DataFrame) -> dict[str, Any]:
+    """Categories that Parquet does not keep: of categoricals whose categories are not strings (read
+    back as plain values) and of every categorical in a frame without rows (no dictionary is written).
+
+    Raises:
+        SerializationError: Categories of a kind that cannot be recorded exactly.
+    """
     found = {}
-    for name in frame.columns:
-        dtype = frame[name].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            found[name] = {"categories": dtype.categories.tolist(), "ordered": bool(dtype.ordered)}
+    for name, dtype in frame.dtypes.items():
+        if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        cats = dtype.categories
+        if len(frame) and (pd.api.types.is_string_dtype(cats.dtype) or pd.api.types.is_object_dtype(cats.dtype)):
+            continue  # kept by the Parquet dictionary, order and unused categories included
+        found[str(name)] = {**_category_values(str(name), cats), "ordered": bool(dtype.ordered)}
     return found
+
+
+def _category_values(name: str, cats: pd.Index) -> dict[str, Any]:
+    kind = cats.dtype
+    if isinstance(kind, pd.DatetimeTZDtype) or (isinstance(kind, np.dtype) and kind.kind in "mM"):
+        return {"epoch": cats.view("int64").tolist(), "dtype": str(kind)}
+    if isinstance(kind, np.dtype) and kind.kind in "iufb":
+        return {"values": cats.tolist(), "dtype": str(kind)}
+    if pd.api.types.is_string_dtype(kind) or pd.api.types.is_object_dtype(kind):
+        try:
+            json.dumps(cats.tolist())
+            return {"values": cats.tolist(), "dtype": "object"}
+        except TypeError:
+            pass
+    raise SerializationError(
+        f"column {name!r} is a categorical with {kind} categories, which cannot be stored exactly. "
+        "Store its values with .astype(...) instead"
+    )
 
 
 #: Float columns whose sample is more than this share distinct values are not dictionary-encoded.

@@ -50,19 +50,49 @@ def _as_object_array(values: list[Any]) -> np.ndarray:
 
 def _restore_dtypes(df: pd.DataFrame, objects: dict[str, list[Any]], extra: dict[str, Any]) -> pd.DataFrame:
     """Give back what Arrow's conversion to pandas changes: ``object`` columns keep their Python values
-    (``None`` stays ``None``, lists stay lists), and a categorical column without rows keeps its
-    categories."""
+    (``None`` stays ``None``, lists stay lists), categoricals their categories, datetimes their unit."""
     nan_columns = set(extra.get("nan_object_columns") or ())
     for name, values in objects.items():
         if name in df.columns:
             if name in nan_columns:
                 values = [float("nan") if v is None else v for v in values]
             df[name] = pd.Series(_as_object_array(values), index=df.index, dtype=object, copy=False)
-    if len(df) == 0:
-        for name, spec in (extra.get("empty_categories") or {}).items():
-            if name in df.columns:
-                df[name] = pd.Categorical([], categories=spec["categories"], ordered=spec["ordered"])
+    for name, unit in (extra.get("units") or {}).items():
+        if name in df.columns and _unit_of(df[name].dtype) not in (None, unit):
+            df[name] = df[name].dt.as_unit(unit)
+    index_unit = extra.get("index_unit")
+    if index_unit and isinstance(df.index, pd.DatetimeIndex | pd.TimedeltaIndex):
+        df.index = df.index.as_unit(index_unit)
+    # 0.1.0 recorded the categories of frames without rows only, under this key.
+    categories = {**(extra.get("empty_categories") or {}), **(extra.get("categories") or {})}
+    for name, spec in categories.items():
+        if name in df.columns:
+            cats = _category_index(spec)
+            df[name] = pd.Categorical(df[name], categories=cats, ordered=spec["ordered"])
     return df
+
+
+def _unit_of(dtype: Any) -> str | None:
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return str(dtype.unit)
+    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+        return str(np.datetime_data(dtype)[0])
+    return None
+
+
+def _category_index(spec: dict[str, Any]) -> pd.Index:
+    if "epoch" in spec:
+        kind = pd.api.types.pandas_dtype(spec["dtype"])
+        epoch = np.array(spec["epoch"], dtype="int64")
+        if isinstance(kind, pd.DatetimeTZDtype):
+            zoned: pd.Index = pd.DatetimeIndex(epoch.view(f"M8[{kind.unit}]")).tz_localize("UTC").tz_convert(kind.tz)
+            return zoned
+        plain: pd.Index = pd.Index(epoch.view(np.dtype(str(kind))))
+        return plain
+    values = spec["categories"] if "categories" in spec else spec["values"]  # 0.1.0 said "categories"
+    dtype = spec.get("dtype")
+    index: pd.Index = pd.Index(values, dtype=None if dtype in (None, "object") else dtype)
+    return index
 
 
 def _rows_without_columns(schema: pa.Schema, df: pd.DataFrame) -> pd.DataFrame:

@@ -139,7 +139,6 @@ def _schema_of(frame: pd.DataFrame) -> pa.Schema:
         schema = pa.Schema.from_pandas(frame, preserve_index=None)
     except (pa.ArrowException, TypeError, ValueError):
         raise SerializationError(
-            f"cannot encode the DataFrame as Parquet: {describe_failure(frame)}. "
-            "Cast the column to one type (e.g. .astype(str)) before uploading"
+            f"cannot encode the DataFrame as Parquet: {describe_failure(frame)}"
         ) from None
     return schema.with_metadata(with_extra_metadata(frame, schema))
