@@ -136,7 +136,7 @@ class _S3Backend(Backend):
         region: str,
         profile: str | None,
         endpoint_url: str | None,
-        addressing_style: str | None,
+        addressing_style: Literal["path", "virtual", "auto"] | None,
         sse: ServerSideEncryption | None,
         sse_kms_key_id: str | None,
         transfer: TransferConfig,
