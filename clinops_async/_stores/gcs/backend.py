@@ -25,6 +25,7 @@ from ..._exceptions import (
     TransientStoreError,
 )
 from ..backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ..buckets import check_gcs_bucket
 from ..codecs import StorageFormat
 from ..core import META_WRITE, AsyncPipelineStore
 from . import auth as _gcs_auth
@@ -266,7 +267,7 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
     GCS computes for the stored object is compared with the one sent before ``upload`` returns.
 
     Args:
-        bucket: The bucket name.
+        bucket: The bucket name, checked against Cloud Storage's bucket naming rules.
         prefix: Object-name prefix for every artifact (trailing ``/`` stripped), e.g. ``"clinops/prod"``.
         format: ``StorageFormat.PARQUET`` (default) or ``StorageFormat.CSV``.
         credentials_path: A service-account JSON key file. None: Application Default Credentials
@@ -306,7 +307,7 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         retry: RetryConfig | None = None,
     ) -> None:
         super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
-        _check_bucket(bucket)
+        check_gcs_bucket(bucket)
         _check_upload_options(upload_mode, chunk_size, kms_key_name)
         emulator = _emulator_url(emulator_host)
         endpoint_url = _endpoint_url(endpoint_url)
@@ -383,10 +384,3 @@ def _credentials_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, An
         raise ConfigurationError("credentials_path must be the path of a JSON key file, or None")
     credentials = _gcs_auth.load_credentials_file(path, origin="credentials_path")
     return credentials, f"the credentials file {os.fspath(path)!r}"
-
-
-def _check_bucket(bucket: object) -> None:
-    if not isinstance(bucket, str) or not (3 <= len(bucket) <= 222):
-        raise ConfigurationError(f"bucket must be a bucket name of 3 to 222 characters; got {bucket!r}")
-    if "/" in bucket or bucket.startswith(("s3://", "gs://")) or any(c.isspace() for c in bucket):
-        raise ConfigurationError(f"bucket must be a bare bucket name, without scheme or '/'; got {bucket!r}")
