@@ -21,6 +21,7 @@ from .._exceptions import (
     TransientStoreError,
 )
 from .backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest
+from .buckets import check_s3_bucket
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 
@@ -390,7 +391,7 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
     ``aclose()``. A store is bound to the event loop it is first used on.
 
     Args:
-        bucket: The bucket name.
+        bucket: The bucket name, checked against S3's naming rules for general purpose buckets.
         prefix: Key prefix for every artifact (trailing ``/`` stripped), e.g. ``"clinops/prod"``.
         format: ``StorageFormat.PARQUET`` (default) or ``StorageFormat.CSV``.
         region: AWS region of the bucket.
@@ -426,7 +427,7 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
         retry: RetryConfig | None = None,
     ) -> None:
         super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
-        _check_bucket(bucket)
+        check_s3_bucket(bucket)
         if not isinstance(region, str) or not region:
             raise ConfigurationError("region must be a non-empty string such as 'us-east-1'")
         if profile is not None and (not isinstance(profile, str) or not profile):
@@ -460,9 +461,3 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
     def __repr__(self) -> str:
         return f"AsyncS3PipelineStore(bucket={self.bucket!r}, prefix={self.prefix!r}, format={self.format.value!r})"
 
-
-def _check_bucket(bucket: object) -> None:
-    if not isinstance(bucket, str) or not (3 <= len(bucket) <= 255):
-        raise ConfigurationError(f"bucket must be a bucket name of 3 to 63 characters; got {bucket!r}")
-    if "/" in bucket or bucket.startswith(("s3://", "gs://")) or any(c.isspace() for c in bucket):
-        raise ConfigurationError(f"bucket must be a bare bucket name, without scheme or '/'; got {bucket!r}")

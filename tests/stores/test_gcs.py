@@ -31,7 +31,8 @@ from clinops_async import (
     TransferConfig,
     TransientStoreError,
 )
-from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore, status_error, translate
+from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
+from clinops_async._stores.gcs.http import status_error, translate
 from clinops_async._stores.sync import GCSPipelineStore
 from tests.support.frames import icu_windows, wide_frame
 from tests.support.servers import Server, start_fake_gcs

@@ -1,42 +1,38 @@
-"""Google Cloud Storage: the backend primitives over the JSON API, their error translation, and the store.
+"""Google Cloud Storage: the backend primitives over the JSON API, and the store.
 
-Every request goes through one long-lived aiohttp session per store, with an access token from
-gcloud-aio-auth (none with an emulator). The upload protocols for large artifacts (chunked resumable
-sessions, parallel composite uploads) live in :mod:`._gcs_upload`; credentials in :mod:`._gcs_auth`.
+Every request goes through the store's :class:`~.http.BucketClient` (one long-lived aiohttp session,
+with an access token from gcloud-aio-auth, none with an emulator), which also translates every failure.
+The upload protocols for large artifacts (chunked resumable sessions, parallel composite uploads) live
+in :mod:`.upload`; credentials in :mod:`.auth`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import json
 import logging
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 import anyio
 
 from ..._config import RetryConfig, TransferConfig
 from ..._exceptions import (
-    AccessDeniedError,
     ArtifactExistsError,
     ArtifactNotFoundError,
-    BucketNotFoundError,
     ConfigurationError,
     IntegrityError,
-    StoreError,
     TransientStoreError,
 )
 from ..backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ..buckets import check_gcs_bucket
 from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
+from ..metadata import META_WRITE
 from . import auth as _gcs_auth
 from . import upload as _gcs_upload
+from .http import GOOGLE_API_ROOT, BucketClient
+from .upload import CHUNK_ALIGN
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 
@@ -44,83 +40,9 @@ logger = logging.getLogger("clinops_async")
 
 UploadMode = Literal["resumable", "composite"]
 
-GOOGLE_API_ROOT = "https://storage.googleapis.com"
-#: Resumable chunks must be multiples of 256 KiB (all but the last).
-CHUNK_ALIGN = 256 * 1024
 #: Default resumable chunk. Against both emulators 32 MiB chunks sent 200 MiB 10-40% faster than
 #: 16 MiB (half the round trips); a dropped connection costs at most one chunk, sent from memory.
 DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
-#: Request deadlines allow at least this rate (bytes per second) on top of ``read_timeout``.
-_MIN_RATE = 256 * 1024
-_TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-def _message(body: bytes) -> str:
-    """The human-readable part of a GCS error body, shortened."""
-    try:
-        text = str(json.loads(body)["error"]["message"])
-    except Exception:
-        text = body.decode("utf-8", "replace").strip()
-    return " ".join(text.split())[:200]
-
-
-def status_error(status: int, body: bytes, uri: str, bucket: str) -> StoreError:
-    """The clinops_async error for an HTTP error answer from GCS."""
-    message = _message(body)
-    if status == 404:
-        if "bucket" in message.lower():
-            return BucketNotFoundError(f"bucket {bucket!r} does not exist (for {uri})", uri=uri)
-        return ArtifactNotFoundError(f"{uri} does not exist", uri=uri)
-    if status in (401, 403):
-        return AccessDeniedError(
-            f"access denied to {uri} (HTTP {status}); check the credentials and the bucket's IAM policy",
-            uri=uri,
-        )
-    if status == 412:
-        return ArtifactExistsError(f"{uri} already exists; pass overwrite=True to replace it", uri=uri)
-    if status in _TRANSIENT_STATUS or status >= 500:
-        return TransientStoreError(f"{uri}: the server answered HTTP {status}", uri=uri)
-    if status == 400 and ("crc32c" in message.lower() or "hash" in message.lower()):
-        return IntegrityError(f"{uri}: GCS rejected the upload's checksum ({message})", uri=uri)
-    if status == 416:
-        return StoreError(f"{uri}: the requested range is not satisfiable", uri=uri)
-    detail = f": {message}" if message else ""
-    return StoreError(f"{uri}: GCS refused the request (HTTP {status}{detail})", uri=uri)
-
-
-def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
-    """Map an aiohttp/gcloud-aio exception to the clinops_async error a caller can act on."""
-    import aiohttp
-
-    if isinstance(exc, StoreError | ConfigurationError | ObjectChangedError):
-        return exc
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return status_error(exc.status, str(exc.message).encode(), uri, bucket)
-    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
-        return TransientStoreError(f"{uri}: connection failed ({type(exc).__name__})", uri=uri)
-    return exc
-
-
-def _token_error(exc: BaseException, uri: str, source: str) -> BaseException:
-    import aiohttp
-
-    if isinstance(exc, aiohttp.ClientResponseError):
-        if exc.status in _TRANSIENT_STATUS:
-            return TransientStoreError(f"{uri}: the token service answered HTTP {exc.status}", uri=uri)
-        return AccessDeniedError(
-            f"could not get a Google access token with {source} (HTTP {exc.status}); "
-            "the key may be revoked or the account disabled",
-            uri=uri,
-        )
-    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
-        if source == "the GCE metadata server":
-            return TransientStoreError(
-                f"{uri}: no Google credentials found (no credentials_path, GOOGLE_APPLICATION_CREDENTIALS or "
-                "gcloud application default credentials) and the GCE metadata server is unreachable",
-                uri=uri,
-            )
-        return TransientStoreError(f"{uri}: could not reach the Google token service", uri=uri)
-    return StoreError(f"{uri}: could not get a Google access token with {source} ({type(exc).__name__})", uri=uri)
 
 
 def _crc_from_hash_header(value: str | None) -> str | None:
@@ -148,48 +70,6 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
-@functools.cache
-def _payload_type() -> Any:
-    import aiohttp
-
-    class _BufferPayload(aiohttp.Payload):
-        """A request body sent from a buffer without copying it, 1 MiB per write."""
-
-        def __init__(self, value: memoryview) -> None:
-            super().__init__(value, content_type="application/octet-stream")
-            self._size = value.nbytes
-
-        def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-            return bytes(self._value).decode(encoding, errors)
-
-        async def write(self, writer: Any) -> None:
-            await self.write_with_length(writer, None)
-
-        async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-            view: memoryview = self._value
-            end = view.nbytes if content_length is None else min(content_length, view.nbytes)
-            for start in range(0, end, 1 << 20):
-                await writer.write(view[start : min(start + (1 << 20), end)])
-
-    return _BufferPayload
-
-
-def request_body(data: bytes | memoryview) -> Any:
-    """An aiohttp request body for ``data`` (a buffer is sent in place, in slices)."""
-    return _payload_type()(memoryview(data).cast("B"))
-
-
-def request_timeout(transfer: TransferConfig, size: int) -> Any:
-    """A deadline sized to the body: ``read_timeout`` plus ``size`` at 256 KiB/s."""
-    import aiohttp
-
-    return aiohttp.ClientTimeout(
-        total=transfer.read_timeout + size / _MIN_RATE,
-        sock_connect=transfer.connect_timeout,
-        sock_read=transfer.read_timeout,
-    )
-
-
 class _GCSBackend(Backend):
     scheme = "gs"
     supports_multipart = False
@@ -212,17 +92,17 @@ class _GCSBackend(Backend):
         self.emulator_host = emulator_host
         self._credentials = credentials
         self._credentials_origin = credentials_origin
-        self.kms_key_name = kms_key_name
         self.upload_mode = upload_mode
         self.chunk_size = chunk_size
         self.transfer = transfer
         self.retry_config = retry_config
-        root = emulator_host or endpoint_url or GOOGLE_API_ROOT
-        self.api = f"{root}/storage/v1/b/{quote(bucket, safe='')}"
-        self.upload_api = f"{root}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
-        self._session: Any = None
-        self._token: Any = None
-        self._token_source = "no credentials"
+        self.http = BucketClient(
+            bucket,
+            root=emulator_host or endpoint_url or GOOGLE_API_ROOT,
+            transfer=transfer,
+            kms_key_name=kms_key_name,
+            authenticate=emulator_host is None,
+        )
 
     def __repr__(self) -> str:
         return f"<GCS bucket={self.bucket!r}>"
@@ -230,8 +110,6 @@ class _GCSBackend(Backend):
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        import aiohttp
-
         credentials, source = self._credentials, self._credentials_origin
         if self.emulator_host is None and credentials is None:
             found = await anyio.to_thread.run_sync(_gcs_auth.find_adc_file)
@@ -243,153 +121,27 @@ class _GCSBackend(Backend):
                 source = f"the credentials file {str(path)!r} (from {origin})"
             else:
                 source = "the GCE metadata server"
-        connector = aiohttp.TCPConnector(limit=self.transfer.max_pool_connections)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=request_timeout(self.transfer, 0),
-            auto_decompress=False,
-        )
-        # aiohttp silently re-sends an idempotent request (a chunk PUT) once when a reused connection
-        # drops. The resumable protocol must ask the server for its offset first, and RetryConfig must
-        # count every attempt, so the store does all retrying itself.
-        if hasattr(self._session, "_retry_connection"):
-            self._session._retry_connection = False
-        if self.emulator_host is None:
-            self._token = _gcs_auth.make_token(credentials, self._session)
-            self._token_source = source or "application default credentials"
+        await self.http.open(credentials, source)
 
     async def aclose(self) -> None:
-        token, self._token = self._token, None
-        pending = getattr(token, "acquiring", None)
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    # -- requests ----------------------------------------------------------------------------------
-
-    async def _auth(self, uri: str) -> dict[str, str]:
-        if self._token is None:
-            return {}
-        try:
-            token = await self._token.get()
-        except Exception as exc:
-            raise _token_error(exc, uri, self._token_source) from exc
-        return {"Authorization": f"Bearer {token}"}
-
-    def object_url(self, key: str) -> str:
-        return f"{self.api}/o/{quote(key, safe='')}"
-
-    @contextlib.asynccontextmanager
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        uri: str,
-        expect: tuple[int, ...] = (200,),
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        data: Any = None,
-        size: int = 0,
-    ) -> AsyncIterator[Any]:
-        """One request; answers outside ``expect`` and connection failures raise clinops_async errors."""
-        from yarl import URL
-
-        if self._session is None:
-            raise RuntimeError("the GCS backend is not open")
-        all_headers = {**(await self._auth(uri)), **(headers or {})}
-        try:
-            async with self._session.request(
-                method,
-                URL(url, encoded=True),
-                params=params,
-                headers=all_headers,
-                data=None if data is None else request_body(data),
-                timeout=request_timeout(self.transfer, size),
-            ) as response:
-                if response.status not in expect:
-                    error_body = await response.content.read(64 * 1024)
-                    raise status_error(response.status, error_body, uri, self.bucket)
-                yield response
-        except Exception as exc:
-            translated = translate(exc, uri, self.bucket)
-            if translated is exc:
-                raise
-            raise translated from exc
-
-    async def send_json(self, method: str, url: str, *, uri: str, **kwargs: Any) -> dict[str, Any]:
-        async with self.send(method, url, uri=uri, **kwargs) as response:
-            body = await response.read()
-        try:
-            result = json.loads(body) if body else {}
-        except ValueError:
-            raise TransientStoreError(f"{uri}: the server sent an unreadable answer", uri=uri) from None
-        if not isinstance(result, dict):
-            raise TransientStoreError(f"{uri}: the server sent an unexpected answer", uri=uri)
-        return result
-
-    @contextlib.contextmanager
-    def missing_bucket(self, uri: str) -> Iterator[None]:
-        """Inside, a 404 can only mean the bucket is missing (an upload, a listing)."""
-        try:
-            yield
-        except ArtifactNotFoundError as exc:
-            raise BucketNotFoundError(f"bucket {self.bucket!r} does not exist (for {uri})", uri=uri) from exc
-
-    def write_params(self, request: PutRequest) -> dict[str, str]:
-        """Query parameters of every write of ``request``'s object: precondition and KMS key."""
-        params: dict[str, str] = {}
-        if not request.overwrite:
-            params["ifGenerationMatch"] = "0"
-        if self.kms_key_name:
-            params["kmsKeyName"] = self.kms_key_name
-        return params
-
-    @staticmethod
-    def resource(request: PutRequest) -> dict[str, Any]:
-        return {
-            "name": request.key,
-            "contentType": request.content_type,
-            "metadata": dict(request.metadata),
-            "crc32c": request.crc32c,
-        }
+        await self.http.aclose()
 
     # -- writes ------------------------------------------------------------------------------------
 
-    async def insert(
-        self, key: str, uri: str, resource: dict[str, Any], data: memoryview, params: Mapping[str, str]
-    ) -> dict[str, Any]:
-        """A multipart (metadata + media) upload in one request; returns the stored object's resource."""
-        boundary = uuid.uuid4().hex
-        head = (
-            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{json.dumps(resource)}\r\n"
-            f"--{boundary}\r\nContent-Type: {resource['contentType']}\r\n\r\n"
-        ).encode()
-        payload = b"".join((head, data, f"\r\n--{boundary}--\r\n".encode()))
-        with self.missing_bucket(uri):
-            return await self.send_json(
-            "POST",
-            self.upload_api,
-            uri=uri,
-                params={"uploadType": "multipart", **params},
-                headers={"Content-Type": f"multipart/related; boundary={boundary}"},
-                data=payload,
-                size=len(payload),
-            )
-
     async def put(self, request: PutRequest, data: memoryview) -> None:
-        stored = await self.insert(request.key, request.uri, self.resource(request), data, self.write_params(request))
+        http = self.http
+        stored = await http.insert(request.uri, http.resource(request), data, http.write_params(request))
         await self.check_stored(request, stored)
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         if self.upload_mode == "composite":
-            stored = await _gcs_upload.upload_composite(self, request, data, self.chunk_size or part_size)
+            stored = await _gcs_upload.upload_composite(
+                self.http, request, data, self.chunk_size or part_size, self.retry_config, write_marker=META_WRITE
+            )
         else:
-            stored = await _gcs_upload.upload_resumable(self, request, data, self.chunk_size or DEFAULT_CHUNK_SIZE)
+            stored = await _gcs_upload.upload_resumable(
+                self.http, request, data, self.chunk_size or DEFAULT_CHUNK_SIZE, self.retry_config
+            )
         await self.check_stored(request, stored)
 
     async def check_stored(self, request: PutRequest, stored: dict[str, Any]) -> None:
@@ -399,14 +151,14 @@ class _GCSBackend(Backend):
         gets it) and IntegrityError is raised.
         """
         if "crc32c" not in stored or "size" not in stored:
-            stored = await self.send_json("GET", self.object_url(request.key), uri=request.uri)
+            stored = await self.http.send_json("GET", self.http.object_url(request.key), uri=request.uri)
         crc, size = stored.get("crc32c"), int(stored.get("size", -1))
         if crc == request.crc32c and size == request.size:
             return
         generation = str(stored.get("generation", ""))
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.transfer.read_timeout):
             try:
-                await self.delete(request.key, generation=generation or None)
+                await self.http.delete(request.key, generation=generation or None)
             except Exception:
                 logger.warning("could not delete the damaged upload of %s", request.uri, exc_info=True)
         raise IntegrityError(
@@ -432,8 +184,8 @@ class _GCSBackend(Backend):
 
     async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
         uri = self.uri(key)
-        url = self.object_url(key)
-        async with self.send(
+        url = self.http.object_url(key)
+        async with self.http.send(
             "GET", url, uri=uri, expect=(200, 206, 416), params={"alt": "media"},
             headers={"Range": f"bytes=0-{length - 1}"}, size=length,
         ) as response:
@@ -443,7 +195,7 @@ class _GCSBackend(Backend):
                 if len(data) != min(total, length):
                     raise TransientStoreError(f"{uri}: the response was truncated", uri=uri)
                 return self._meta(key, response.headers, total, total == len(data)), data
-        async with self.send("GET", url, uri=uri, params={"alt": "media"}) as response:  # an empty object
+        async with self.http.send("GET", url, uri=uri, params={"alt": "media"}) as response:  # an empty object
             data = await response.read()
             return self._meta(key, response.headers, len(data), True), data
 
@@ -455,8 +207,8 @@ class _GCSBackend(Backend):
             params.update(generation=etag, ifGenerationMatch=etag)
         end = start + len(buffer) - 1
         try:
-            async with self.send(
-                "GET", self.object_url(key), uri=uri, expect=(206,), params=params,
+            async with self.http.send(
+                "GET", self.http.object_url(key), uri=uri, expect=(206,), params=params,
                 headers={"Range": f"bytes={start}-{end}"}, size=len(buffer),
             ) as response:
                 if not (response.headers.get("Content-Range") or "").startswith(f"bytes {start}-{end}/"):
@@ -475,7 +227,7 @@ class _GCSBackend(Backend):
             raise TransientStoreError(f"{uri}: a ranged read was truncated", uri=uri)
 
     async def head(self, key: str) -> ObjectMeta:
-        stored = await self.send_json("GET", self.object_url(key), uri=self.uri(key))
+        stored = await self.http.send_json("GET", self.http.object_url(key), uri=self.uri(key))
         return ObjectMeta(
             key=key,
             size=int(stored.get("size", 0)),
@@ -490,8 +242,8 @@ class _GCSBackend(Backend):
         uri = self.uri(prefix)
         params = {"prefix": prefix, "maxResults": "1000", "fields": "items(name),nextPageToken"}
         while True:
-            with self.missing_bucket(uri):
-                page = await self.send_json("GET", f"{self.api}/o", uri=uri, params=params)
+            with self.http.missing_bucket(uri):
+                page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
             for item in page.get("items", ()):
                 yield str(item["name"])
             token = page.get("nextPageToken")
@@ -499,15 +251,8 @@ class _GCSBackend(Backend):
                 return
             params = {**params, "pageToken": str(token)}
 
-    async def delete(self, key: str, *, generation: str | None = None) -> None:
-        params = {"ifGenerationMatch": generation} if generation else None
-        try:
-            async with self.send(
-                "DELETE", self.object_url(key), uri=self.uri(key), expect=(200, 204), params=params
-            ):
-                pass
-        except (ArtifactNotFoundError, ArtifactExistsError):
-            pass  # already gone, or already replaced by a newer generation
+    async def delete(self, key: str) -> None:
+        await self.http.delete(key)
 
 
 class AsyncGCSPipelineStore(AsyncPipelineStore):
@@ -523,7 +268,7 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
     GCS computes for the stored object is compared with the one sent before ``upload`` returns.
 
     Args:
-        bucket: The bucket name.
+        bucket: The bucket name, checked against Cloud Storage's bucket naming rules.
         prefix: Object-name prefix for every artifact (trailing ``/`` stripped), e.g. ``"clinops/prod"``.
         format: ``StorageFormat.PARQUET`` (default) or ``StorageFormat.CSV``.
         credentials_path: A service-account JSON key file. None: Application Default Credentials
@@ -563,36 +308,11 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         retry: RetryConfig | None = None,
     ) -> None:
         super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
-        _check_bucket(bucket)
-        if upload_mode not in ("resumable", "composite"):
-            raise ConfigurationError(f"upload_mode must be 'resumable' or 'composite'; got {upload_mode!r}")
-        if chunk_size is not None and (
-            not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
-            or chunk_size < CHUNK_ALIGN or chunk_size % CHUNK_ALIGN
-        ):
-            raise ConfigurationError(
-                f"chunk_size must be a positive multiple of 256 KiB ({CHUNK_ALIGN} bytes); got {chunk_size!r}"
-            )
-        if kms_key_name is not None and (
-            not isinstance(kms_key_name, str) or not kms_key_name.startswith("projects/")
-            or "/cryptoKeys/" not in kms_key_name
-        ):
-            raise ConfigurationError(
-                "kms_key_name must be a key resource name such as "
-                "'projects/P/locations/L/keyRings/R/cryptoKeys/K'"
-            )
+        check_gcs_bucket(bucket)
+        _check_upload_options(upload_mode, chunk_size, kms_key_name)
         emulator = _emulator_url(emulator_host)
-        if endpoint_url is not None:
-            if not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://")):
-                raise ConfigurationError("endpoint_url must start with http:// or https://")
-            endpoint_url = endpoint_url.rstrip("/")
-        credentials: dict[str, Any] | None = None
-        origin: str | None = None
-        if credentials_path is not None:
-            if not isinstance(credentials_path, str | os.PathLike) or not os.fspath(credentials_path):
-                raise ConfigurationError("credentials_path must be the path of a JSON key file, or None")
-            credentials = _gcs_auth.load_credentials_file(credentials_path, origin="credentials_path")
-            origin = f"the credentials file {os.fspath(credentials_path)!r}"
+        endpoint_url = _endpoint_url(endpoint_url)
+        credentials, origin = _credentials_file(credentials_path)
         self.bucket = bucket
         self.credentials_path = credentials_path
         self.kms_key_name = kms_key_name
@@ -629,8 +349,39 @@ def _emulator_url(explicit: str | None) -> str | None:
     return value
 
 
-def _check_bucket(bucket: object) -> None:
-    if not isinstance(bucket, str) or not (3 <= len(bucket) <= 222):
-        raise ConfigurationError(f"bucket must be a bucket name of 3 to 222 characters; got {bucket!r}")
-    if "/" in bucket or bucket.startswith(("s3://", "gs://")) or any(c.isspace() for c in bucket):
-        raise ConfigurationError(f"bucket must be a bare bucket name, without scheme or '/'; got {bucket!r}")
+def _check_upload_options(upload_mode: object, chunk_size: object, kms_key_name: object) -> None:
+    if upload_mode not in ("resumable", "composite"):
+        raise ConfigurationError(f"upload_mode must be 'resumable' or 'composite'; got {upload_mode!r}")
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
+        or chunk_size < CHUNK_ALIGN or chunk_size % CHUNK_ALIGN
+    ):
+        raise ConfigurationError(
+            f"chunk_size must be a positive multiple of 256 KiB ({CHUNK_ALIGN} bytes); got {chunk_size!r}"
+        )
+    if kms_key_name is not None and (
+        not isinstance(kms_key_name, str) or not kms_key_name.startswith("projects/")
+        or "/cryptoKeys/" not in kms_key_name
+    ):
+        raise ConfigurationError(
+            "kms_key_name must be a key resource name such as "
+            "'projects/P/locations/L/keyRings/R/cryptoKeys/K'"
+        )
+
+
+def _endpoint_url(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigurationError("endpoint_url must start with http:// or https://")
+    return value.rstrip("/")
+
+
+def _credentials_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The checked contents of the ``credentials_path`` file and how to name it (None, None: none given)."""
+    if path is None:
+        return None, None
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ConfigurationError("credentials_path must be the path of a JSON key file, or None")
+    credentials = _gcs_auth.load_credentials_file(path, origin="credentials_path")
+    return credentials, f"the credentials file {os.fspath(path)!r}"

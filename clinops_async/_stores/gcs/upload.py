@@ -20,25 +20,23 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
 from ..._config import RetryConfig
-from ..._exceptions import ArtifactExistsError, ArtifactNotFoundError, StoreError, TransientStoreError
+from ..._exceptions import ArtifactExistsError, StoreError, TransientStoreError
 from ..._retry import retry
 from ..._tasks import run_limited
 from ..backend import PutRequest
 from ..checksum import crc32c_b64_async
-from ..metadata import META_WRITE
+from .http import BucketClient, status_error
 
-if TYPE_CHECKING:
-    from .backend import _GCSBackend
-
-__all__ = ["MAX_COMPONENTS", "MAX_COMPOSE_SOURCES", "TEMP_MARK", "upload_composite", "upload_resumable"]
+__all__ = ["CHUNK_ALIGN", "MAX_COMPONENTS", "MAX_COMPOSE_SOURCES", "TEMP_MARK", "upload_composite", "upload_resumable"]
 
 logger = logging.getLogger("clinops_async")
 
+#: Resumable chunks (all but the last) and composite components must be multiples of 256 KiB.
 CHUNK_ALIGN = 256 * 1024
 #: GCS composes at most 32 sources per request, and a composite object of at most 1024 components.
 MAX_COMPOSE_SOURCES = 32
@@ -64,9 +62,9 @@ def _backoff(config: RetryConfig, attempt: int) -> float:
     return random.uniform(0, min(config.max_backoff, config.initial_backoff * 2 ** (attempt - 1)))
 
 
-async def _shielded(backend: _GCSBackend, action: Callable[[], Awaitable[None]], what: str) -> None:
+async def _shielded(http: BucketClient, action: Callable[[], Awaitable[None]], what: str) -> None:
     """Run a clean-up step even while the caller is being cancelled, within a time limit."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(2 * backend.transfer.read_timeout):
+    with anyio.CancelScope(shield=True), anyio.move_on_after(2 * http.transfer.read_timeout):
         try:
             await action()
         except Exception:
@@ -77,16 +75,19 @@ async def _shielded(backend: _GCSBackend, action: Callable[[], Awaitable[None]],
 
 
 async def upload_resumable(
-    backend: _GCSBackend, request: PutRequest, data: memoryview, chunk_size: int
+    http: BucketClient, request: PutRequest, data: memoryview, chunk_size: int, config: RetryConfig
 ) -> dict[str, Any]:
-    """Upload ``data`` through a resumable session in chunks; returns the stored object's resource."""
+    """Upload ``data`` through a resumable session in chunks; returns the stored object's resource.
+
+    ``config`` bounds the attempts at each step: starting the session, each chunk (counted again from
+    zero whenever the server's offset moves forward), and starting over when the session is lost.
+    """
     chunk = _align(chunk_size)
-    config = backend.retry_config
     restarts = 0
     while True:
-        session = await retry(config, lambda: _start_session(backend, request), what=f"start of {request.uri}")
+        session = await retry(config, lambda: _start_session(http, request), what=f"start of {request.uri}")
         try:
-            return await _send_chunks(backend, request, data, session, chunk)
+            return await _send_chunks(http, request, data, session, chunk, config)
         except _SessionLost as lost:
             restarts += 1
             if restarts >= config.max_attempts:
@@ -96,21 +97,21 @@ async def upload_resumable(
                 ) from None
             logger.warning("%s: %s; starting the upload again", request.uri, lost)
         except BaseException:
-            await _shielded(backend, functools.partial(_cancel_session, backend, session, request.uri),
+            await _shielded(http, functools.partial(_cancel_session, http, session, request.uri),
                             f"cancel the upload session of {request.uri}")
             raise
 
 
-async def _start_session(backend: _GCSBackend, request: PutRequest) -> str:
-    body = json.dumps(backend.resource(request)).encode()
-    with backend.missing_bucket(request.uri):
-        return await _open_session(backend, request, body)
+async def _start_session(http: BucketClient, request: PutRequest) -> str:
+    body = json.dumps(http.resource(request)).encode()
+    with http.missing_bucket(request.uri):
+        return await _open_session(http, request, body)
 
 
-async def _open_session(backend: _GCSBackend, request: PutRequest, body: bytes) -> str:
-    async with backend.send(
-        "POST", backend.upload_api, uri=request.uri,
-        params={"uploadType": "resumable", "name": request.key, **backend.write_params(request)},
+async def _open_session(http: BucketClient, request: PutRequest, body: bytes) -> str:
+    async with http.send(
+        "POST", http.upload_api, uri=request.uri,
+        params={"uploadType": "resumable", "name": request.key, **http.write_params(request)},
         headers={
             "Content-Type": "application/json; charset=UTF-8",
             "X-Upload-Content-Type": request.content_type,
@@ -125,17 +126,15 @@ async def _open_session(backend: _GCSBackend, request: PutRequest, body: bytes) 
 
 
 async def _session_request(
-    backend: _GCSBackend, session: str, uri: str, content_range: str, body: memoryview | bytes
+    http: BucketClient, session: str, uri: str, content_range: str, body: memoryview | bytes
 ) -> tuple[int, dict[str, Any] | None]:
     """One PUT to the session: (bytes the server holds, the object resource once it is finalized)."""
-    async with backend.send(
+    async with http.send(
         "PUT", session, uri=uri, expect=(200, 201, 308, 400, 404, 410),
         headers={"Content-Range": content_range}, data=body, size=len(body),
     ) as response:
         if response.status == 400:
-            from .backend import status_error
-
-            refusal = status_error(400, await response.content.read(64 * 1024), uri, backend.bucket)
+            refusal = status_error(400, await http.read_error_body(response), uri, http.bucket)
             if not body:
                 raise refusal
             raise _OffsetRefused(str(refusal))
@@ -153,20 +152,19 @@ async def _session_request(
 
 
 async def _send_chunks(
-    backend: _GCSBackend, request: PutRequest, data: memoryview, session: str, chunk: int
+    http: BucketClient, request: PutRequest, data: memoryview, session: str, chunk: int, config: RetryConfig
 ) -> dict[str, Any]:
-    config = backend.retry_config
     total = len(data)
     offset = failures = 0
     query = False
     while True:
         try:
             if query:
-                held, stored = await _session_request(backend, session, request.uri, f"bytes */{total}", b"")
+                held, stored = await _session_request(http, session, request.uri, f"bytes */{total}", b"")
             else:
                 end = min(offset + chunk, total)
                 held, stored = await _session_request(
-                    backend, session, request.uri, f"bytes {offset}-{end - 1}/{total}", data[offset:end]
+                    http, session, request.uri, f"bytes {offset}-{end - 1}/{total}", data[offset:end]
                 )
         except (TransientStoreError, _OffsetRefused) as exc:
             failures += 1
@@ -183,7 +181,7 @@ async def _send_chunks(
             if held != total:
                 # A faulty server finalized an incomplete object: remove it and start again.
                 generation = str(stored.get("generation", "")) or None
-                await _shielded(backend, functools.partial(backend.delete, request.key, generation=generation),
+                await _shielded(http, functools.partial(http.delete, request.key, generation=generation),
                                 f"delete the incomplete object {request.uri}")
                 raise _SessionLost(f"the server finalized the object at {held} of {total} bytes")
             return stored
@@ -205,9 +203,9 @@ async def _send_chunks(
         query = False
 
 
-async def _cancel_session(backend: _GCSBackend, session: str, uri: str) -> None:
+async def _cancel_session(http: BucketClient, session: str, uri: str) -> None:
     try:
-        async with backend.send("DELETE", session, uri=uri, expect=(200, 204, 404, 410, 499)):
+        async with http.send("DELETE", session, uri=uri, expect=(200, 204, 404, 410, 499)):
             pass
     except StoreError as exc:
         logger.debug("%s: the server did not cancel the upload session (%s)", uri, exc)
@@ -217,16 +215,22 @@ async def _cancel_session(backend: _GCSBackend, session: str, uri: str) -> None:
 
 
 async def upload_composite(
-    backend: _GCSBackend, request: PutRequest, data: memoryview, part_size: int
+    http: BucketClient, request: PutRequest, data: memoryview, part_size: int, config: RetryConfig, *,
+    write_marker: str,
 ) -> dict[str, Any]:
-    """Upload ``data`` as concurrent components composed into one object; returns its resource."""
+    """Upload ``data`` as concurrent components composed into one object; returns its resource.
+
+    ``write_marker`` names the metadata entry whose value is unique to this write: a retried final
+    compose that finds the object already there accepts it only when it carries this write's value.
+    An artifact too small for two components, or whose component names would be too long, goes up
+    as a resumable upload in chunks of ``part_size`` instead.
+    """
     total = len(data)
     size = _align(max(part_size, -(-total // MAX_COMPONENTS)))
     count = -(-total // size)
     base = f"{request.key}{TEMP_MARK}{uuid.uuid4().hex[:16]}"
     if count < 2 or len(f"{base}-L9-00000".encode()) > _MAX_NAME_BYTES:
-        return await upload_resumable(backend, request, data, backend.chunk_size or part_size)
-    config = backend.retry_config
+        return await upload_resumable(http, request, data, part_size, config)
     temporary: list[str] = []
 
     def upload_job(index: int, names: list[str], generations: list[str]) -> Callable[[], Awaitable[None]]:
@@ -235,7 +239,7 @@ async def upload_composite(
             crc = await crc32c_b64_async(piece)
             temporary.append(names[index])
             generations[index] = await retry(
-                config, lambda: _put_component(backend, request, names[index], piece, crc),
+                config, lambda: _put_component(http, names[index], piece, crc),
                 what=f"component {index + 1}/{count} of {request.uri}",
             )
 
@@ -244,26 +248,23 @@ async def upload_composite(
     try:
         names = [f"{base}-{i:05d}" for i in range(count)]
         generations = [""] * count
-        await run_limited(backend.transfer.max_concurrency,
+        await run_limited(http.transfer.max_concurrency,
                            (upload_job(i, names, generations) for i in range(count)))
         sources = list(zip(names, generations, strict=True))
         level = 0
         while len(sources) > MAX_COMPOSE_SOURCES:
             level += 1
-            sources = await _compose_level(backend, request, sources, f"{base}-L{level}", temporary)
-        return await _compose_final(backend, request, sources)
+            sources = await _compose_level(http, config, sources, f"{base}-L{level}", temporary)
+        return await _compose_final(http, config, request, sources, write_marker)
     finally:
-        await _shielded(backend, lambda: _delete_all(backend, list(temporary)),
+        await _shielded(http, lambda: _delete_all(http, config, list(temporary)),
                         f"delete the temporary components of {request.uri}")
 
 
-async def _put_component(
-    backend: _GCSBackend, request: PutRequest, name: str, piece: memoryview, crc: str
-) -> str:
-    uri = backend.uri(name)
-    params = {"kmsKeyName": backend.kms_key_name} if backend.kms_key_name else {}
+async def _put_component(http: BucketClient, name: str, piece: memoryview, crc: str) -> str:
+    uri = http.uri(name)
     resource = {"name": name, "contentType": "application/octet-stream", "crc32c": crc}
-    stored = await backend.insert(name, uri, resource, piece, params)
+    stored = await http.insert(uri, resource, piece, http.kms_params())
     if stored.get("crc32c") != crc or int(stored.get("size", -1)) != len(piece):
         # Damaged on the way (servers that validate the sent CRC32C refuse it instead): send it again.
         raise TransientStoreError(f"{uri}: the stored component does not match what was sent", uri=uri)
@@ -271,80 +272,78 @@ async def _put_component(
 
 
 async def _compose(
-    backend: _GCSBackend, key: str, sources: list[tuple[str, str]], destination: dict[str, Any],
+    http: BucketClient, key: str, sources: list[tuple[str, str]], destination: dict[str, Any],
     params: dict[str, str],
 ) -> dict[str, Any]:
     body = {
         "sourceObjects": [{"name": n, **({"generation": g} if g else {})} for n, g in sources],
         "destination": destination,
     }
-    return await backend.send_json(
-        "POST", f"{backend.object_url(key)}/compose", uri=backend.uri(key), params=params,
+    return await http.send_json(
+        "POST", f"{http.object_url(key)}/compose", uri=http.uri(key), params=params,
         headers={"Content-Type": "application/json; charset=UTF-8"}, data=json.dumps(body).encode(),
     )
 
 
 async def _compose_level(
-    backend: _GCSBackend, request: PutRequest, sources: list[tuple[str, str]], base: str, temporary: list[str]
+    http: BucketClient, config: RetryConfig, sources: list[tuple[str, str]], base: str, temporary: list[str]
 ) -> list[tuple[str, str]]:
     """Compose ``sources`` 32 at a time into intermediate temporary objects."""
     groups = [sources[i : i + MAX_COMPOSE_SOURCES] for i in range(0, len(sources), MAX_COMPOSE_SOURCES)]
     names = [f"{base}-{j:05d}" for j in range(len(groups))]
     generations = [""] * len(groups)
-    params = {"kmsKeyName": backend.kms_key_name} if backend.kms_key_name else {}
+    params = http.kms_params()
     destination = {"contentType": "application/octet-stream"}
 
     def job(j: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             temporary.append(names[j])
             stored = await retry(
-                backend.retry_config, lambda: _compose(backend, names[j], groups[j], destination, params),
-                what=f"compose of {backend.uri(names[j])}",
+                config, lambda: _compose(http, names[j], groups[j], destination, params),
+                what=f"compose of {http.uri(names[j])}",
             )
             generations[j] = str(stored.get("generation", ""))
 
         return run
 
-    await run_limited(backend.transfer.max_concurrency, (job(j) for j in range(len(groups))))
+    await run_limited(http.transfer.max_concurrency, (job(j) for j in range(len(groups))))
     return list(zip(names, generations, strict=True))
 
 
 async def _compose_final(
-    backend: _GCSBackend, request: PutRequest, sources: list[tuple[str, str]]
+    http: BucketClient, config: RetryConfig, request: PutRequest, sources: list[tuple[str, str]], write_marker: str
 ) -> dict[str, Any]:
     destination = {"contentType": request.content_type, "metadata": dict(request.metadata)}
+    marker = request.metadata.get(write_marker)
     attempts = 0
 
     async def once() -> dict[str, Any]:
         nonlocal attempts
         attempts += 1
         try:
-            return await _compose(backend, request.key, sources, destination, backend.write_params(request))
+            return await _compose(http, request.key, sources, destination, http.write_params(request))
         except ArtifactExistsError:
             # A retried conditional compose may find the object its own first attempt created.
-            if attempts > 1:
-                try:
-                    stored = await backend.send_json("GET", backend.object_url(request.key), uri=request.uri)
-                except ArtifactNotFoundError:
-                    raise
-                if (stored.get("metadata") or {}).get(META_WRITE) == request.metadata.get(META_WRITE):
+            if attempts > 1 and marker is not None:
+                stored = await http.send_json("GET", http.object_url(request.key), uri=request.uri)
+                if (stored.get("metadata") or {}).get(write_marker) == marker:
                     return stored
             raise
 
-    return await retry(backend.retry_config, once, what=f"compose of {request.uri}")
+    return await retry(config, once, what=f"compose of {request.uri}")
 
 
-async def _delete_all(backend: _GCSBackend, names: list[str]) -> None:
+async def _delete_all(http: BucketClient, config: RetryConfig, names: list[str]) -> None:
     failed: list[str] = []
 
     async def remove(name: str) -> None:
         try:
-            await retry(backend.retry_config, lambda: backend.delete(name), what=f"delete of {backend.uri(name)}")
+            await retry(config, lambda: http.delete(name), what=f"delete of {http.uri(name)}")
         except Exception:
             failed.append(name)
 
     async with anyio.create_task_group() as group:
-        limiter = anyio.CapacityLimiter(backend.transfer.max_concurrency)
+        limiter = anyio.CapacityLimiter(http.transfer.max_concurrency)
 
         async def limited(name: str) -> None:
             async with limiter:
@@ -353,4 +352,4 @@ async def _delete_all(backend: _GCSBackend, names: list[str]) -> None:
         for name in names:
             group.start_soon(limited, name)
     if failed:
-        logger.warning("%d temporary components could not be deleted, e.g. %s", len(failed), backend.uri(failed[0]))
+        logger.warning("%d temporary components could not be deleted, e.g. %s", len(failed), http.uri(failed[0]))
