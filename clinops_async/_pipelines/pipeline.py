@@ -19,6 +19,7 @@ import anyio
 from .._aws import open_client
 from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError, PipelineError
 from .._lifecycle import LoopBound
+from .asl import render_definition
 from .errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
@@ -36,7 +37,7 @@ from .results import (
     parse_output,
     utc,
 )
-from .steps import STEP_TYPES, Step, render_definition, step_names
+from .steps import STEP_TYPES, Step, step_names
 from .validate import (
     MAX_DEFINITION_BYTES,
     MAX_INPUT_BYTES,

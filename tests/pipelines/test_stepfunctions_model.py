@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clinops_async import ConfigurationError, PipelineError
+from clinops_async._pipelines.asl import render_item_reader
 from clinops_async._pipelines.errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
@@ -271,11 +272,11 @@ def test_fan_out_renders_into_the_chain() -> None:
         "Mode": "INLINE"
     }
     assert each["End"] is True and "Retry" not in each
-    assert S3Prefix("$.bucket", "$.prefix").render()["Parameters"] == {
+    assert render_item_reader(S3Prefix("$.bucket", "$.prefix"))["Parameters"] == {
         "Bucket.$": "$.bucket",
         "Prefix.$": "$.prefix",
     }
-    assert S3Prefix("b-1").render()["Parameters"] == {"Bucket": "b-1"}
+    assert render_item_reader(S3Prefix("b-1"))["Parameters"] == {"Bucket": "b-1"}
 
 
 # -- validation ----------------------------------------------------------------------------------
