@@ -283,6 +283,8 @@ class FailStep:
 
 @dataclass
 class _ParallelFields:
+    """The fields of a :class:`ParallelStep` before its retry and catch fields."""
+
     name: str
     branches: Sequence[Sequence[Step]]
     comment: str = ""
@@ -358,6 +360,8 @@ class S3Prefix:
 
 @dataclass
 class _MapFields:
+    """The fields of a :class:`MapStep` before its retry and catch fields."""
+
     name: str
     steps: Sequence[Step]
     comment: str = ""
