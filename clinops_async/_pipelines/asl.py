@@ -10,7 +10,7 @@ were created.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from .._exceptions import ConfigurationError
 from .steps import (
@@ -92,6 +92,8 @@ def render_state(step: Step, next_state: str | None) -> dict[str, Any]:
             return _add_retry_catch_next(state, step, next_state, retry=True)
         case MapStep():
             return _add_retry_catch_next(_map_state(step), step, next_state, retry=True)
+        case _:
+            assert_never(step)
 
 
 def _comment(comment: str) -> dict[str, str]:
