@@ -17,6 +17,8 @@ it could echo request details (signature and credential errors).
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
 from .._aws import credentials_error
 from .._exceptions import (
@@ -31,6 +33,8 @@ __all__ = [
     "ExecutionNotFoundError",
     "PipelineAccessDeniedError",
     "PipelineNotDeployedError",
+    "arn_in_message",
+    "call",
     "error_code",
     "translate",
 ]
@@ -46,6 +50,21 @@ _DENIED_CODES = {
     "KmsAccessDeniedException", "MissingAuthenticationToken",
 }
 _QUOTA_CODES = {"ExecutionLimitExceeded", "StateMachineLimitExceeded", "ServiceQuotaExceededException"}
+_ARN_IN_MESSAGE = re.compile(r"arn:[A-Za-z0-9-]+:states:[^'\"\s]+")
+
+
+async def call(client: Any, method: str, what: str, **kwargs: Any) -> Any:
+    """``client.<method>(**kwargs)``, with any failure translated (``what`` says what was being done)."""
+    try:
+        return await getattr(client, method)(**kwargs)
+    except Exception as exc:
+        raise translate(exc, what) from exc
+
+
+def arn_in_message(exc: BaseException) -> str | None:
+    """The Step Functions ARN an error message names (AWS names the one that already exists)."""
+    found = _ARN_IN_MESSAGE.search(str(exc))
+    return found.group().rstrip("'\".") if found else None
 
 
 def error_code(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, Step, WaitStep
+from .steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, RetryAndCatch, Step, WaitStep
 
 __all__ = ["pipeline_mermaid"]
 
@@ -23,7 +23,7 @@ def _resource_label(resource: str) -> str:
     return resource
 
 
-def _retry_label(step: PipelineStep | ParallelStep | MapStep) -> str | None:
+def _retry_label(step: RetryAndCatch) -> str | None:
     if step.retry_attempts == 0:
         return "no retry" if isinstance(step, PipelineStep) else None
     errors = list(step.retry_on)
@@ -93,7 +93,7 @@ class _Drawing:
         return node, node
 
     def _catch(self, step: Step, node: str) -> None:
-        if isinstance(step, PipelineStep | ParallelStep | MapStep) and step.catch is not None:
+        if isinstance(step, RetryAndCatch) and step.catch is not None:
             self.catches.append((node, step.catch_on, step.catch))
 
     def parallel(self, step: ParallelStep, node: str, indent: str) -> tuple[str, str | None]:

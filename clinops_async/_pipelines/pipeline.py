@@ -1,44 +1,46 @@
 """AWS Step Functions pipelines on aiobotocore: build, inspect, deploy, execute, watch.
 
-:class:`AsyncStepFunctionsPipeline` holds a chain of steps (see :mod:`clinops_async._pipelines.steps`),
-renders it into Amazon States Language, and talks to Step Functions through one long-lived
-aiobotocore client. Every argument is checked before anything is sent; botocore errors are translated
-at this boundary (:mod:`clinops_async._pipelines.errors`), so nothing from botocore reaches the caller.
+:class:`AsyncStepFunctionsPipeline` is the pipeline's API. It holds a chain of steps (the model,
+:mod:`~clinops_async._pipelines.steps`), renders it into Amazon States Language
+(:mod:`~clinops_async._pipelines.asl`), owns the one long-lived aiobotocore client, and checks every
+argument before anything is sent. The calls themselves are in :mod:`~clinops_async._pipelines.deploy`
+and :mod:`~clinops_async._pipelines.executions`; botocore errors are translated at that boundary
+(:mod:`~clinops_async._pipelines.errors`), so nothing from botocore reaches the caller.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import anyio
 
 from .._aws import open_client
-from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError, PipelineError
+from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError
 from .._lifecycle import LoopBound
+from .asl import render_definition
+from .deploy import StateMachineSpec, StateMachineType, deploy_state_machine, versioning_options
 from .errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
     PipelineNotDeployedError,
-    error_code,
+    call,
     translate,
 )
-from .mermaid import pipeline_mermaid
-from .results import (
-    TERMINAL_STATUSES,
-    ExecutionResult,
-    ExecutionStatus,
-    ExecutionSummary,
-    PollConfig,
-    parse_output,
-    utc,
+from .executions import (
+    check_execution_arn,
+    describe_execution,
+    execution_history,
+    list_execution_summaries,
+    start_execution,
+    stop_reason,
 )
-from .steps import STEP_TYPES, Step, render_definition, step_names
+from .mermaid import pipeline_mermaid
+from .results import TERMINAL_STATUSES, ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
+from .steps import STEP_TYPES, Step, step_names
 from .validate import (
-    MAX_DEFINITION_BYTES,
     MAX_INPUT_BYTES,
     check_json,
     check_number,
@@ -62,11 +64,6 @@ __all__ = [
     "PollConfig",
     "StateMachineType",
 ]
-
-StateMachineType = Literal["STANDARD", "EXPRESS"]
-
-_ARN_IN_MESSAGE = re.compile(r"arn:[A-Za-z0-9-]+:states:[^'\"\s]+")
-
 
 class AsyncStepFunctionsPipeline(LoopBound):
     """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
@@ -257,13 +254,6 @@ class AsyncStepFunctionsPipeline(LoopBound):
             raise translate(exc, f"open a Step Functions client for {self.name!r}") from None
         self._exit_stack = stack
 
-    async def _call(self, method: str, what: str, **kwargs: Any) -> Any:
-        client = await self._ready()
-        try:
-            return await getattr(client, method)(**kwargs)
-        except Exception as exc:
-            raise translate(exc, what) from exc
-
     # -- deploy ----------------------------------------------------------------------------------
 
     def expected_state_machine_arn(self) -> str:
@@ -291,55 +281,13 @@ class AsyncStepFunctionsPipeline(LoopBound):
             PipelineAccessDeniedError: The credentials may not create/update it or pass the role.
             PipelineError: Any other failure.
         """
-        if not isinstance(publish, bool):
-            raise ConfigurationError("publish must be True or False")
-        if version_description is not None and (not isinstance(version_description, str)
-                                                or len(version_description) > 256):
-            raise ConfigurationError("version_description must be a str of at most 256 characters")
-        definition = self.definition_json()
-        size = len(definition.encode("utf-8"))
-        if size > MAX_DEFINITION_BYTES:
-            raise ConfigurationError(
-                f"the definition of {self.name!r} is {size} bytes; Step Functions accepts at most "
-                f"{MAX_DEFINITION_BYTES} (1 MB): split the pipeline or shorten parameters"
-            )
-        arn = self.expected_state_machine_arn()
-        what = f"deploy {self.name!r}"
-        versioning: dict[str, Any] = {"publish": publish} if publish else {}
-        if publish and version_description:
-            versioning["versionDescription"] = version_description
-        try:
-            current = await self._call("describe_state_machine", what, stateMachineArn=arn)
-        except PipelineNotDeployedError:
-            current = None
-        if current is None:
-            client = await self._ready()
-            try:
-                created = await client.create_state_machine(
-                    name=self.name, definition=definition, roleArn=self.role_arn, type=self.type,
-                    **versioning,
-                )
-            except Exception as exc:
-                if error_code(exc) != "StateMachineAlreadyExists":
-                    raise translate(exc, what) from exc
-                found = _ARN_IN_MESSAGE.search(str(exc))
-                arn = found.group().rstrip("'\".") if found else arn
-                current = await self._call("describe_state_machine", what, stateMachineArn=arn)
-            else:
-                self.state_machine_arn = str(created["stateMachineArn"])
-                self.version_arn = created.get("stateMachineVersionArn")
-                return self.state_machine_arn
-        if current.get("type", self.type) != self.type:
-            raise ConfigurationError(
-                f"state machine {self.name!r} exists as {current.get('type')}; a type cannot change: "
-                f"delete it or deploy under another name"
-            )
-        arn = str(current["stateMachineArn"])
-        updated = await self._call("update_state_machine", what, stateMachineArn=arn,
-                                   definition=definition, roleArn=self.role_arn, **versioning)
-        self.state_machine_arn = arn
-        self.version_arn = updated.get("stateMachineVersionArn")
-        return arn
+        versioning = versioning_options(publish, version_description)
+        spec = StateMachineSpec(self.name, self.expected_state_machine_arn(), self.definition_json(),
+                                self.role_arn, self.type)
+        deployed = await deploy_state_machine(await self._ready(), spec, versioning)
+        self.state_machine_arn = deployed.state_machine_arn
+        self.version_arn = deployed.version_arn
+        return deployed.state_machine_arn
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -386,35 +334,7 @@ class AsyncStepFunctionsPipeline(LoopBound):
                 f"input_data is {size} bytes as JSON; Step Functions accepts at most {MAX_INPUT_BYTES} "
                 "(256 KiB): store large data as an artifact and pass its URI"
             )
-        client = await self._ready()
-        what = f"start execution {name!r} of {machine}"
-        try:
-            started = await client.start_execution(stateMachineArn=machine, name=name, input=payload)
-        except Exception as exc:
-            code = error_code(exc)
-            if code == "StateMachineDoesNotExist":
-                raise PipelineNotDeployedError(
-                    f"state machine {machine} does not exist; call deploy() first"
-                ) from exc
-            if code != "ExecutionAlreadyExists":
-                raise translate(exc, what) from exc
-            return await self._same_execution(exc, machine, name, payload)
-        return str(started["executionArn"])
-
-    async def _same_execution(self, exc: BaseException, machine: str, name: str, payload: str) -> str:
-        found = _ARN_IN_MESSAGE.search(str(exc))
-        if found:
-            arn = found.group().rstrip("'\".")
-        else:
-            base = machine.split(":stateMachine:", 1)
-            arn = f"{base[0]}:execution:{base[1].split(':')[0]}:{name}"
-        existing = await self._call("describe_execution", f"describe execution {name!r}", executionArn=arn)
-        if json.loads(existing.get("input") or "{}") != json.loads(payload):
-            raise PipelineError(
-                f"an execution named {name!r} already exists for {machine} with a different input; "
-                "choose another execution_name"
-            ) from exc
-        return arn
+        return await start_execution(await self._ready(), machine, name, payload)
 
     # -- watch -----------------------------------------------------------------------------------
 
@@ -425,19 +345,8 @@ class AsyncStepFunctionsPipeline(LoopBound):
             ExecutionNotFoundError: No such execution.
             PipelineError: Any other failure.
         """
-        arn = _check_execution_arn(execution_arn)
-        data = await self._call("describe_execution", f"describe {arn}", executionArn=arn)
-        return ExecutionResult(
-            execution_arn=arn,
-            name=str(data.get("name", arn.rsplit(":", 1)[-1])),
-            status=str(data["status"]),
-            output=parse_output(data.get("output")),
-            error=data.get("error"),
-            cause=data.get("cause"),
-            start_date=utc(data.get("startDate")),
-            stop_date=utc(data.get("stopDate")),
-            state_machine_arn=data.get("stateMachineArn"),
-        )
+        arn = check_execution_arn(execution_arn)  # before the client opens: no I/O for a bad ARN
+        return await describe_execution(await self._ready(), arn)
 
     # ``timeout`` bounds the watching, not a cancellation: it raises a typed error with the ARN and
     # the execution goes on, which anyio.fail_after around the call could not express.
@@ -524,16 +433,8 @@ class AsyncStepFunctionsPipeline(LoopBound):
         Raises:
             ExecutionNotFoundError: No such execution.
         """
-        arn = _check_execution_arn(execution_arn)
-        client = await self._ready()
-        events: list[dict[str, Any]] = []
-        try:
-            paginator = client.get_paginator("get_execution_history")
-            async for page in paginator.paginate(executionArn=arn, includeExecutionData=True):
-                events.extend(page.get("events", ()))
-        except Exception as exc:
-            raise translate(exc, f"read the history of {arn}") from exc
-        return events
+        arn = check_execution_arn(execution_arn)
+        return await execution_history(await self._ready(), arn)
 
     async def stop(self, execution_arn: str, *, error: str | None = None, cause: str | None = None) -> None:
         """Stop a running execution; it ends ABORTED. Stopping an ended execution does nothing.
@@ -543,14 +444,9 @@ class AsyncStepFunctionsPipeline(LoopBound):
             error: An error name to record (at most 256 characters).
             cause: A cause to record (at most 32,768 characters).
         """
-        arn = _check_execution_arn(execution_arn)
-        extra: dict[str, str] = {}
-        for key, value, limit in (("error", error, 256), ("cause", cause, 32768)):
-            if value is not None:
-                if not isinstance(value, str) or len(value) > limit:
-                    raise ConfigurationError(f"{key} must be a str of at most {limit} characters")
-                extra[key] = value
-        await self._call("stop_execution", f"stop {arn}", executionArn=arn, **extra)
+        arn = check_execution_arn(execution_arn)
+        reason = stop_reason(error, cause)
+        await call(await self._ready(), "stop_execution", f"stop {arn}", executionArn=arn, **reason)
 
     async def list_executions(
         self,
@@ -576,34 +472,5 @@ class AsyncStepFunctionsPipeline(LoopBound):
             check_positive_int(max_results, "max_results")
         machine = (check_state_machine_arn(state_machine_arn) if state_machine_arn is not None
                    else self.state_machine_arn or self.expected_state_machine_arn())
-        client = await self._ready()
-        query: dict[str, Any] = {"stateMachineArn": machine}
-        if status is not None:
-            query["statusFilter"] = status
-        found: list[ExecutionSummary] = []
-        try:
-            async for page in client.get_paginator("list_executions").paginate(**query):
-                for item in page.get("executions", ()):
-                    found.append(ExecutionSummary(
-                        execution_arn=item["executionArn"], name=item["name"], status=item["status"],
-                        start_date=utc(item.get("startDate")), stop_date=utc(item.get("stopDate")),
-                    ))
-                    if max_results is not None and len(found) >= max_results:
-                        return found
-        except Exception as exc:
-            raise translate(exc, f"list the executions of {machine}") from exc
-        return found
+        return await list_execution_summaries(await self._ready(), machine, status, max_results)
 
-
-_EXECUTION_ARN = re.compile(
-    r"arn:[A-Za-z0-9-]+:states:[a-z0-9-]+:\d{12}:(?:execution|express):[^:]+:[^:]+(?::[^:]+)?"
-)
-
-
-def _check_execution_arn(value: object) -> str:
-    if not isinstance(value, str) or not _EXECUTION_ARN.fullmatch(value):
-        raise ConfigurationError(
-            "execution_arn must be an execution ARN such as "
-            f"'arn:aws:states:us-east-1:123456789012:execution:MACHINE:NAME'; got {value!r}"
-        )
-    return value

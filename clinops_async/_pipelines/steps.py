@@ -1,9 +1,10 @@
-"""The pipeline model: steps, and their rendering into Amazon States Language (ASL).
+"""The pipeline model: the steps of a pipeline, their fields and their validation.
 
 A pipeline is a chain of steps run one after the other; each step's output is the next step's input.
 Fan-out steps (:class:`ParallelStep`, :class:`MapStep`) hold chains of their own and render into the
 same chain as one state. Handler chains (``add_handler``) sit outside the main chain and run only when
-a step's ``catch`` sends the execution there.
+a step's ``catch`` sends the execution there. How a step becomes Amazon States Language is in
+:mod:`clinops_async._pipelines.asl`.
 
 :class:`PipelineStep` keeps the original ``clinops.orchestrate`` fields in their original order, so
 positional construction works as before; everything added is keyword-only. Each step is checked when
@@ -18,6 +19,8 @@ from typing import Any, Literal, TypeAlias
 
 from .._exceptions import ConfigurationError
 from .validate import (
+    check_comment,
+    check_error_names,
     check_json,
     check_number,
     check_parameters,
@@ -28,16 +31,18 @@ from .validate import (
 )
 
 __all__ = [
+    "ALL_ERRORS",
     "LAMBDA_SERVICE_ERRORS",
+    "STEP_TYPES",
     "FailStep",
     "MapStep",
     "ParallelStep",
     "PassStep",
     "PipelineStep",
+    "RetryAndCatch",
     "S3Prefix",
     "Step",
     "WaitStep",
-    "render_definition",
     "step_names",
 ]
 
@@ -57,92 +62,6 @@ JitterStrategy = Literal["FULL", "NONE"]
 MapMode = Literal["INLINE", "DISTRIBUTED"]
 ChildExecutionType = Literal["STANDARD", "EXPRESS"]
 
-_S3_LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
-
-
-# -- shared checks and rendering of Retry / Catch ------------------------------------------------
-
-
-def _check_errors(value: object, what: str) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigurationError(
-            f"{what} must be a non-empty list of error names such as ['States.ALL']; got {value!r}"
-        )
-    errors = tuple(value)
-    for error in errors:
-        if not isinstance(error, str) or not error:
-            raise ConfigurationError(f"{what} must contain error names (non-empty str); got {error!r}")
-    if "States.ALL" in errors and len(errors) > 1:
-        raise ConfigurationError(f"{what}: 'States.ALL' matches every error and must appear alone")
-    return errors
-
-
-def _check_retry(step: Any, what: str, *, minimum_attempts: int = 0) -> None:
-    check_positive_int(step.retry_attempts, f"{what}: retry_attempts", minimum=minimum_attempts)
-    step.retry_on = _check_errors(step.retry_on, f"{what}: retry_on")
-    check_positive_int(step.retry_interval_seconds, f"{what}: retry_interval_seconds")
-    check_number(step.retry_backoff_rate, f"{what}: retry_backoff_rate", minimum=1.0, maximum=1e8)
-    if step.retry_max_delay_seconds is not None:
-        check_positive_int(step.retry_max_delay_seconds, f"{what}: retry_max_delay_seconds",
-                           maximum=31_622_400)
-    if step.retry_jitter not in (None, "FULL", "NONE"):
-        raise ConfigurationError(
-            f"{what}: retry_jitter must be 'FULL', 'NONE' or None; got {step.retry_jitter!r}"
-        )
-
-
-def _check_catch(step: Any, what: str) -> None:
-    if step.catch is not None:
-        check_state_name(step.catch, f"{what}: catch")
-        if step.catch == step.name:
-            raise ConfigurationError(f"{what}: catch names the step itself; name a handler step")
-    step.catch_on = _check_errors(step.catch_on, f"{what}: catch_on")
-    if step.catch_result_path is not None:
-        check_path(step.catch_result_path, f"{what}: catch_result_path")
-    if step.result_path is not None:
-        check_path(step.result_path, f"{what}: result_path")
-
-
-def _check_comment(value: object, what: str) -> None:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{what}: comment must be a str; got {type(value).__name__}")
-
-
-def _retry_block(step: Any) -> list[dict[str, Any]]:
-    entry: dict[str, Any] = {
-        "ErrorEquals": list(step.retry_on),
-        "IntervalSeconds": step.retry_interval_seconds,
-        "MaxAttempts": step.retry_attempts,
-        "BackoffRate": float(step.retry_backoff_rate),
-    }
-    if step.retry_max_delay_seconds is not None:
-        entry["MaxDelaySeconds"] = step.retry_max_delay_seconds
-    if step.retry_jitter is not None:
-        entry["JitterStrategy"] = step.retry_jitter
-    return [entry]
-
-
-def _add_tail(state: dict[str, Any], step: Any, next_state: str | None, *, retry: bool) -> dict[str, Any]:
-    """ResultPath, Retry (fan-out steps), Catch, then Next or End: the keys every step ends with."""
-    if step.result_path is not None:
-        state["ResultPath"] = step.result_path
-    if retry and step.retry_attempts > 0:
-        state["Retry"] = _retry_block(step)
-    if step.catch is not None:
-        catcher: dict[str, Any] = {"ErrorEquals": list(step.catch_on), "Next": step.catch}
-        if step.catch_result_path is not None:
-            catcher["ResultPath"] = step.catch_result_path
-        state["Catch"] = [catcher]
-    return _add_next(state, next_state)
-
-
-def _add_next(state: dict[str, Any], next_state: str | None) -> dict[str, Any]:
-    if next_state is None:
-        state["End"] = True
-    else:
-        state["Next"] = next_state
-    return state
-
 
 def _check_chain(value: object, what: str) -> list[Step]:
     if isinstance(value, str) or not isinstance(value, Sequence) or not value:
@@ -154,11 +73,74 @@ def _check_chain(value: object, what: str) -> list[Step]:
     return chain
 
 
+# -- what a step that can fail does about it -------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class RetryAndCatch:
+    """The retry and catch fields of the steps that can fail (Task, Parallel, Map), declared once.
+
+    They are keyword-only and come last in each of those steps: a dataclass lists its bases' fields
+    first, from the last base to the first, so each step class names this base before the base that
+    holds its own fields (``class MapStep(RetryAndCatch, _MapFields)``). The defaults here are the
+    fan-out steps'; :class:`PipelineStep` keeps its own ``retry_attempts`` and ``retry_on``. The
+    fields are documented on each step class.
+    """
+
+    retry_attempts: int = 0
+    retry_on: Sequence[str] = ALL_ERRORS
+    retry_interval_seconds: int = 2
+    retry_backoff_rate: float = 2.0
+    retry_max_delay_seconds: int | None = None
+    retry_jitter: JitterStrategy | None = None
+    result_path: str | None = None
+    catch: str | None = None
+    catch_on: Sequence[str] = ALL_ERRORS
+    catch_result_path: str | None = "$.error"
+
+    def _check_retry(self, what: str) -> None:
+        check_positive_int(self.retry_attempts, f"{what}: retry_attempts", minimum=0)
+        self.retry_on = check_error_names(self.retry_on, f"{what}: retry_on")
+        check_positive_int(self.retry_interval_seconds, f"{what}: retry_interval_seconds")
+        check_number(self.retry_backoff_rate, f"{what}: retry_backoff_rate", minimum=1.0, maximum=1e8)
+        if self.retry_max_delay_seconds is not None:
+            check_positive_int(self.retry_max_delay_seconds, f"{what}: retry_max_delay_seconds",
+                               maximum=31_622_400)
+        if self.retry_jitter not in (None, "FULL", "NONE"):
+            raise ConfigurationError(
+                f"{what}: retry_jitter must be 'FULL', 'NONE' or None; got {self.retry_jitter!r}"
+            )
+
+    def _check_catch(self, what: str, step_name: str) -> None:
+        # step_name is passed in: ``name`` is a field of the step's own base, not of this one.
+        if self.catch is not None:
+            check_state_name(self.catch, f"{what}: catch")
+            if self.catch == step_name:
+                raise ConfigurationError(f"{what}: catch names the step itself; name a handler step")
+        self.catch_on = check_error_names(self.catch_on, f"{what}: catch_on")
+        if self.catch_result_path is not None:
+            check_path(self.catch_result_path, f"{what}: catch_result_path")
+        if self.result_path is not None:
+            check_path(self.result_path, f"{what}: result_path")
+
+
 # -- the step types ---------------------------------------------------------------------------
 
 
 @dataclass
-class PipelineStep:
+class _TaskFields:
+    """The fields of the original ``clinops.orchestrate.PipelineStep``, in its positional order."""
+
+    name: str
+    resource: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    retry_attempts: int = 3
+    timeout_seconds: int = 3600
+    comment: str = ""
+
+
+@dataclass
+class PipelineStep(RetryAndCatch, _TaskFields):
     """One Task state: a Lambda function (or any Step Functions service integration) to run.
 
     Args:
@@ -189,22 +171,11 @@ class PipelineStep:
         ConfigurationError: A field is invalid.
     """
 
-    name: str
-    resource: str
-    parameters: dict[str, Any] = field(default_factory=dict)
+    # A task retries its own function: positionally, as the original did, and on the Lambda service
+    # errors only. These two replace RetryAndCatch's fan-out defaults but keep their places.
     retry_attempts: int = 3
-    timeout_seconds: int = 3600
-    comment: str = ""
     _: KW_ONLY
     retry_on: Sequence[str] = LAMBDA_SERVICE_ERRORS
-    retry_interval_seconds: int = 2
-    retry_backoff_rate: float = 2.0
-    retry_max_delay_seconds: int | None = None
-    retry_jitter: JitterStrategy | None = None
-    result_path: str | None = None
-    catch: str | None = None
-    catch_on: Sequence[str] = ALL_ERRORS
-    catch_result_path: str | None = "$.error"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -215,24 +186,10 @@ class PipelineStep:
         what = f"PipelineStep {self.name!r}"
         check_task_resource(self.resource, f"{what}: resource")
         self.parameters = check_parameters(self.parameters, f"{what}: parameters")
-        _check_retry(self, what)
+        self._check_retry(what)
         check_positive_int(self.timeout_seconds, f"{what}: timeout_seconds")
-        _check_comment(self.comment, what)
-        _check_catch(self, what)
-
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        """This step's ASL state, followed by ``next_state`` (None: the chain ends here)."""
-        state: dict[str, Any] = {
-            "Type": "Task",
-            "Resource": self.resource,
-            "TimeoutSeconds": self.timeout_seconds,
-            "Retry": _retry_block(self),
-        }
-        if self.comment:
-            state["Comment"] = self.comment
-        if self.parameters:
-            state["Parameters"] = self.parameters
-        return _add_tail(state, self, next_state, retry=False)
+        check_comment(self.comment, what)
+        self._check_catch(what, self.name)
 
     def chains(self) -> list[list[Step]]:
         return []
@@ -258,14 +215,7 @@ class WaitStep:
     def validate(self) -> None:
         check_state_name(self.name)
         check_positive_int(self.seconds, f"WaitStep {self.name!r}: seconds", minimum=0)
-        _check_comment(self.comment, f"WaitStep {self.name!r}")
-
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Wait"}
-        if self.comment:
-            state["Comment"] = self.comment
-        state["Seconds"] = self.seconds
-        return _add_next(state, next_state)
+        check_comment(self.comment, f"WaitStep {self.name!r}")
 
     def chains(self) -> list[list[Step]]:
         return []
@@ -294,19 +244,9 @@ class PassStep:
     def validate(self) -> None:
         check_state_name(self.name)
         check_json(self.result, f"PassStep {self.name!r}: result")
-        _check_comment(self.comment, f"PassStep {self.name!r}")
+        check_comment(self.comment, f"PassStep {self.name!r}")
         if self.result_path is not None:
             check_path(self.result_path, f"PassStep {self.name!r}: result_path")
-
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Pass"}
-        if self.comment:
-            state["Comment"] = self.comment
-        if self.result is not None:
-            state["Result"] = self.result
-        if self.result_path is not None:
-            state["ResultPath"] = self.result_path
-        return _add_next(state, next_state)
 
     def chains(self) -> list[list[Step]]:
         return []
@@ -337,27 +277,21 @@ class FailStep:
             if not isinstance(getattr(self, attr), str):
                 raise ConfigurationError(f"FailStep {self.name!r}: {attr} must be a str")
 
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        if next_state is not None:
-            raise ConfigurationError(
-                f"FailStep {self.name!r} ends the execution, so it must be the last step of its chain "
-                f"(it is followed by {next_state!r})"
-            )
-        state: dict[str, Any] = {"Type": "Fail"}
-        if self.comment:
-            state["Comment"] = self.comment
-        if self.error:
-            state["Error"] = self.error
-        if self.cause:
-            state["Cause"] = self.cause
-        return state
-
     def chains(self) -> list[list[Step]]:
         return []
 
 
 @dataclass
-class ParallelStep:
+class _ParallelFields:
+    """The fields of a :class:`ParallelStep` before its retry and catch fields."""
+
+    name: str
+    branches: Sequence[Sequence[Step]]
+    comment: str = ""
+
+
+@dataclass
+class ParallelStep(RetryAndCatch, _ParallelFields):
     """A Parallel state: run every branch (a chain of steps) at once on the same input.
 
     The output is the list of the branches' outputs, in branch order. If a branch fails, the others
@@ -379,21 +313,6 @@ class ParallelStep:
         catch_result_path: As for :class:`PipelineStep`.
     """
 
-    name: str
-    branches: Sequence[Sequence[Step]]
-    comment: str = ""
-    _: KW_ONLY
-    retry_attempts: int = 0
-    retry_on: Sequence[str] = ALL_ERRORS
-    retry_interval_seconds: int = 2
-    retry_backoff_rate: float = 2.0
-    retry_max_delay_seconds: int | None = None
-    retry_jitter: JitterStrategy | None = None
-    result_path: str | None = None
-    catch: str | None = None
-    catch_on: Sequence[str] = ALL_ERRORS
-    catch_result_path: str | None = "$.error"
-
     def __post_init__(self) -> None:
         self.validate()
 
@@ -403,17 +322,9 @@ class ParallelStep:
         if isinstance(self.branches, str) or not isinstance(self.branches, Sequence) or not self.branches:
             raise ConfigurationError(f"{what}: branches must be a non-empty list of step lists")
         self.branches = [_check_chain(b, f"{what}: branch {i}") for i, b in enumerate(self.branches)]
-        _check_comment(self.comment, what)
-        _check_retry(self, what)
-        _check_catch(self, what)
-
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Parallel"}
-        if self.comment:
-            state["Comment"] = self.comment
-        state["Branches"] = [_render_scope(list(branch), [], f"branch of {self.name!r}")
-                             for branch in self.branches]
-        return _add_tail(state, self, next_state, retry=True)
+        check_comment(self.comment, what)
+        self._check_retry(what)
+        self._check_catch(what, self.name)
 
     def chains(self) -> list[list[Step]]:
         return [list(branch) for branch in self.branches]
@@ -446,18 +357,28 @@ class S3Prefix:
         if not isinstance(self.prefix, str):
             raise ConfigurationError(f"S3Prefix.prefix must be a str; got {type(self.prefix).__name__}")
 
-    def render(self) -> dict[str, Any]:
-        parameters: dict[str, Any] = {}
-        for key, value in (("Bucket", self.bucket), ("Prefix", self.prefix)):
-            if value.startswith("$"):
-                parameters[f"{key}.$"] = value
-            elif value or key == "Bucket":
-                parameters[key] = value
-        return {"Resource": _S3_LIST_OBJECTS, "Parameters": parameters}
+
+@dataclass
+class _MapFields:
+    """The fields of a :class:`MapStep` before its retry and catch fields."""
+
+    name: str
+    steps: Sequence[Step]
+    comment: str = ""
+    _: KW_ONLY
+    items_path: str | None = None
+    item_selector: dict[str, Any] | None = None
+    items_from: S3Prefix | None = None
+    mode: MapMode | None = None
+    execution_type: ChildExecutionType = "STANDARD"
+    max_concurrency: int = 0
+    tolerated_failure_percentage: float | None = None
+    tolerated_failure_count: int | None = None
+    label: str | None = None
 
 
 @dataclass
-class MapStep:
+class MapStep(RetryAndCatch, _MapFields):
     """A Map state: run ``steps`` once per item, many items at once.
 
     Items come from the input (``items_path``, an inline Map) or, with ``items_from=S3Prefix(...)``,
@@ -495,30 +416,6 @@ class MapStep:
         catch_result_path: As for :class:`ParallelStep`.
     """
 
-    name: str
-    steps: Sequence[Step]
-    comment: str = ""
-    _: KW_ONLY
-    items_path: str | None = None
-    item_selector: dict[str, Any] | None = None
-    items_from: S3Prefix | None = None
-    mode: MapMode | None = None
-    execution_type: ChildExecutionType = "STANDARD"
-    max_concurrency: int = 0
-    tolerated_failure_percentage: float | None = None
-    tolerated_failure_count: int | None = None
-    label: str | None = None
-    retry_attempts: int = 0
-    retry_on: Sequence[str] = ALL_ERRORS
-    retry_interval_seconds: int = 2
-    retry_backoff_rate: float = 2.0
-    retry_max_delay_seconds: int | None = None
-    retry_jitter: JitterStrategy | None = None
-    result_path: str | None = None
-    catch: str | None = None
-    catch_on: Sequence[str] = ALL_ERRORS
-    catch_result_path: str | None = "$.error"
-
     def __post_init__(self) -> None:
         if self.mode is None:
             self.mode = "DISTRIBUTED" if self.items_from is not None else "INLINE"
@@ -532,7 +429,7 @@ class MapStep:
         check_state_name(self.name)
         what = f"MapStep {self.name!r}"
         self.steps = _check_chain(self.steps, f"{what}: steps")
-        _check_comment(self.comment, what)
+        check_comment(self.comment, what)
         if self.mode not in ("INLINE", "DISTRIBUTED"):
             raise ConfigurationError(f"{what}: mode must be 'INLINE' or 'DISTRIBUTED'; got {self.mode!r}")
         if self.execution_type not in ("STANDARD", "EXPRESS"):
@@ -568,34 +465,8 @@ class MapStep:
             or any(c in self.label for c in ' <>{}[]?*"#%\\^|~`$&,;:/')
         ):
             raise ConfigurationError(f"{what}: label must be 1-40 characters without spaces or punctuation")
-        _check_retry(self, what)
-        _check_catch(self, what)
-
-    def render(self, next_state: str | None) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Map"}
-        if self.comment:
-            state["Comment"] = self.comment
-        if self.items_from is not None:
-            state["ItemReader"] = self.items_from.render()
-        if self.items_path is not None:
-            state["ItemsPath"] = self.items_path
-        if self.item_selector is not None:
-            state["ItemSelector"] = self.item_selector
-        config: dict[str, Any] = {"Mode": self.mode}
-        if self.distributed:
-            config["ExecutionType"] = self.execution_type
-        state["ItemProcessor"] = {"ProcessorConfig": config,
-                                  **_render_scope(list(self.steps), [], f"steps of {self.name!r}")}
-        if self.max_concurrency:
-            state["MaxConcurrency"] = self.max_concurrency
-        if self.tolerated_failure_percentage is not None:
-            # A float: Step Functions accepts both, some ASL interpreters only a decimal number.
-            state["ToleratedFailurePercentage"] = float(self.tolerated_failure_percentage)
-        if self.tolerated_failure_count is not None:
-            state["ToleratedFailureCount"] = self.tolerated_failure_count
-        if self.label is not None:
-            state["Label"] = self.label
-        return _add_tail(state, self, next_state, retry=True)
+        self._check_retry(what)
+        self._check_catch(what, self.name)
 
     def chains(self) -> list[list[Step]]:
         return [list(self.steps)]
@@ -603,9 +474,6 @@ class MapStep:
 
 Step: TypeAlias = PipelineStep | ParallelStep | MapStep | WaitStep | PassStep | FailStep
 STEP_TYPES = (PipelineStep, ParallelStep, MapStep, WaitStep, PassStep, FailStep)
-
-
-# -- whole definitions --------------------------------------------------------------------------
 
 
 def step_names(chain: Sequence[Step]) -> list[str]:
@@ -616,45 +484,3 @@ def step_names(chain: Sequence[Step]) -> list[str]:
         for nested in step.chains():
             names.extend(step_names(nested))
     return names
-
-
-def _render_scope(chain: list[Step], handlers: list[list[Step]], where: str) -> dict[str, Any]:
-    """``{"StartAt": ..., "States": {...}}`` of a chain and its handler chains (one ASL scope)."""
-    chains = [chain, *handlers]
-    local = {step.name for c in chains for step in c}
-    targets: set[str] = set()
-    states: dict[str, Any] = {}
-    for c in chains:
-        for index, step in enumerate(c):
-            step.validate()
-            catch = getattr(step, "catch", None)
-            if catch is not None:
-                if catch not in local:
-                    raise ConfigurationError(
-                        f"step {step.name!r} catches into {catch!r}, which is not a step of the same "
-                        f"{where}; add it with add_handler() (or to that chain) first"
-                    )
-                targets.add(catch)
-            following = c[index + 1].name if index + 1 < len(c) else None
-            states[step.name] = step.render(following)
-    for handler in handlers:
-        if handler[0].name not in targets:
-            raise ConfigurationError(
-                f"handler {handler[0].name!r} is never reached: set catch={handler[0].name!r} on a step"
-            )
-    return {"StartAt": chain[0].name, "States": states}
-
-
-def render_definition(
-    name: str, comment: str, steps: list[Step], handlers: list[list[Step]]
-) -> dict[str, Any]:
-    """The ASL definition of a pipeline: Comment, StartAt, States (in that order)."""
-    if not steps:
-        raise ConfigurationError(f"pipeline {name!r} has no steps; add one with add_step() first")
-    seen: set[str] = set()
-    for state in step_names([*steps, *(s for h in handlers for s in h)]):
-        if state in seen:
-            raise ConfigurationError(f"step name {state!r} is used twice; state names must be unique")
-        seen.add(state)
-    scope = _render_scope(steps, handlers, "pipeline")
-    return {"Comment": comment or f"{name} — built by clinops.orchestrate", **scope}

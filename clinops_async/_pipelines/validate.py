@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._exceptions import ConfigurationError
@@ -19,6 +19,8 @@ __all__ = [
     "MAX_DEFINITION_BYTES",
     "MAX_INPUT_BYTES",
     "MAX_NAME_LENGTH",
+    "check_comment",
+    "check_error_names",
     "check_json",
     "check_number",
     "check_parameters",
@@ -177,6 +179,27 @@ def check_state_machine_arn(value: object, what: str = "state_machine_arn") -> s
         )
     _check_account(value, match["account"], what)
     return value
+
+
+def check_error_names(value: object, what: str) -> tuple[str, ...]:
+    """An ASL ``ErrorEquals`` list: error names, with ``States.ALL`` alone if present."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigurationError(
+            f"{what} must be a non-empty list of error names such as ['States.ALL']; got {value!r}"
+        )
+    errors = tuple(value)
+    for error in errors:
+        if not isinstance(error, str) or not error:
+            raise ConfigurationError(f"{what} must contain error names (non-empty str); got {error!r}")
+    if "States.ALL" in errors and len(errors) > 1:
+        raise ConfigurationError(f"{what}: 'States.ALL' matches every error and must appear alone")
+    return errors
+
+
+def check_comment(value: object, what: str) -> None:
+    """A state's ``Comment``: any str; ``what`` names the step."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what}: comment must be a str; got {type(value).__name__}")
 
 
 def check_positive_int(value: object, what: str, *, minimum: int = 1, maximum: int = 99_999_999) -> int:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clinops_async import ConfigurationError, PipelineError
+from clinops_async._pipelines.asl import render_item_reader
 from clinops_async._pipelines.errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
@@ -178,6 +179,53 @@ def test_positional_fields_keep_the_original_order() -> None:
         PipelineStep("A", lambda_arn("f"), {}, 1, 60, "c", ["States.ALL"])  # type: ignore[misc]
 
 
+_RETRY_AND_CATCH = [
+    "retry_attempts", "retry_on", "retry_interval_seconds", "retry_backoff_rate", "retry_max_delay_seconds",
+    "retry_jitter", "result_path", "catch", "catch_on", "catch_result_path",
+]
+_MAP_OWN = [
+    "name", "steps", "comment", "items_path", "item_selector", "items_from", "mode", "execution_type",
+    "max_concurrency", "tolerated_failure_percentage", "tolerated_failure_count", "label",
+]
+
+
+@pytest.mark.parametrize(
+    ("cls", "names", "positional", "retry_defaults"),
+    [
+        (PipelineStep,
+         ["name", "resource", "parameters", "retry_attempts", "timeout_seconds", "comment",
+          *_RETRY_AND_CATCH[1:]], 6, (3, LAMBDA_SERVICE_ERRORS)),
+        (ParallelStep, ["name", "branches", "comment", *_RETRY_AND_CATCH], 3, (0, ("States.ALL",))),
+        (MapStep, [*_MAP_OWN, *_RETRY_AND_CATCH], 3, (0, ("States.ALL",))),
+    ],
+)
+def test_retry_and_catch_fields_end_each_step_keyword_only(
+    cls: type[Any], names: list[str], positional: int, retry_defaults: tuple[int, tuple[str, ...]]
+) -> None:
+    fields = dataclasses.fields(cls)
+    assert [f.name for f in fields] == names
+    assert [f.name for f in fields if not f.kw_only] == names[:positional]
+    by_name = {f.name: f for f in fields}
+    assert (by_name["retry_attempts"].default, by_name["retry_on"].default) == retry_defaults
+    shared = {"retry_interval_seconds": 2, "retry_backoff_rate": 2.0, "retry_max_delay_seconds": None,
+              "retry_jitter": None, "result_path": None, "catch": None, "catch_on": ("States.ALL",),
+              "catch_result_path": "$.error"}
+    assert {name: by_name[name].default for name in shared} == shared
+    assert cls.__match_args__ == tuple(names[:positional])
+
+
+def test_step_reprs_list_the_fields_in_order() -> None:
+    text = repr(MapStep("Each", [PassStep("One")], "c", items_path="$.items", catch="Notify"))
+    assert text.startswith("MapStep(name='Each', steps=[PassStep(name='One', result=None, comment='', "
+                           "result_path=None)], comment='c', items_path='$.items', item_selector=None")
+    assert text.endswith("label=None, retry_attempts=0, retry_on=('States.ALL',), retry_interval_seconds=2, "
+                         "retry_backoff_rate=2.0, retry_max_delay_seconds=None, retry_jitter=None, "
+                         "result_path=None, catch='Notify', catch_on=('States.ALL',), "
+                         "catch_result_path='$.error')")
+    with pytest.raises(TypeError):
+        ParallelStep("Both", [[PassStep("A")]], "c", 1)  # type: ignore[misc]
+
+
 def test_catch_and_handlers() -> None:
     pipeline = AsyncStepFunctionsPipeline("p", ROLE)
     pipeline.add_step(PipelineStep("Ingest", lambda_arn("ingest"), catch="Notify"))
@@ -271,11 +319,11 @@ def test_fan_out_renders_into_the_chain() -> None:
         "Mode": "INLINE"
     }
     assert each["End"] is True and "Retry" not in each
-    assert S3Prefix("$.bucket", "$.prefix").render()["Parameters"] == {
+    assert render_item_reader(S3Prefix("$.bucket", "$.prefix"))["Parameters"] == {
         "Bucket.$": "$.bucket",
         "Prefix.$": "$.prefix",
     }
-    assert S3Prefix("b-1").render()["Parameters"] == {"Bucket": "b-1"}
+    assert render_item_reader(S3Prefix("b-1"))["Parameters"] == {"Bucket": "b-1"}
 
 
 # -- validation ----------------------------------------------------------------------------------
