@@ -1,10 +1,8 @@
 """The pipeline model: the steps of a pipeline, their fields and their validation.
 
-A pipeline is a chain of steps run one after the other; each step's output is the next step's input.
-Fan-out steps (:class:`ParallelStep`, :class:`MapStep`) hold chains of their own and render into the
-same chain as one state. Handler chains (``add_handler``) sit outside the main chain and run only when
-a step's ``catch`` sends the execution there. How a step becomes Amazon States Language is in
-:mod:`clinops_async._pipelines.asl`.
+A pipeline is a chain of steps; each step's output is the next step's input. Fan-out steps
+(:class:`ParallelStep`, :class:`MapStep`) hold chains of their own; handler chains (``add_handler``)
+run only when a step's ``catch`` sends the execution there. Rendering to ASL is in :mod:`.asl`.
 
 :class:`PipelineStep` keeps the original ``clinops.orchestrate`` fields in their original order, so
 positional construction works as before; everything added is keyword-only. Each step is checked when
@@ -76,6 +74,15 @@ def _check_chain(value: object, what: str) -> list[Step]:
 # -- what a step that can fail does about it -------------------------------------------------------
 
 
+class _RendersState:
+    """``render()`` on every step; :mod:`.asl` imports the model, so it is reached only when asked."""
+
+    def render(self, next_state: str | None) -> dict[str, Any]:
+        """This step's ASL state, followed by ``next_state`` (None: the chain ends here)."""
+        from .asl import render_state
+        return render_state(self, next_state)  # type: ignore[arg-type]
+
+
 @dataclass(kw_only=True)
 class RetryAndCatch:
     """The retry and catch fields of the steps that can fail (Task, Parallel, Map), declared once.
@@ -140,7 +147,7 @@ class _TaskFields:
 
 
 @dataclass
-class PipelineStep(RetryAndCatch, _TaskFields):
+class PipelineStep(RetryAndCatch, _TaskFields, _RendersState):
     """One Task state: a Lambda function (or any Step Functions service integration) to run.
 
     Args:
@@ -196,7 +203,7 @@ class PipelineStep(RetryAndCatch, _TaskFields):
 
 
 @dataclass
-class WaitStep:
+class WaitStep(_RendersState):
     """A Wait state: pause for ``seconds`` (e.g. to let an upstream export land).
 
     Args:
@@ -222,7 +229,7 @@ class WaitStep:
 
 
 @dataclass
-class PassStep:
+class PassStep(_RendersState):
     """A Pass state: output a fixed ``result`` (or the input unchanged when ``result`` is None).
 
     Args:
@@ -253,7 +260,7 @@ class PassStep:
 
 
 @dataclass
-class FailStep:
+class FailStep(_RendersState):
     """A Fail state: end the execution as FAILED with ``error`` and ``cause``. Last in its chain.
 
     Args:
@@ -291,7 +298,7 @@ class _ParallelFields:
 
 
 @dataclass
-class ParallelStep(RetryAndCatch, _ParallelFields):
+class ParallelStep(RetryAndCatch, _ParallelFields, _RendersState):
     """A Parallel state: run every branch (a chain of steps) at once on the same input.
 
     The output is the list of the branches' outputs, in branch order. If a branch fails, the others
@@ -357,6 +364,12 @@ class S3Prefix:
         if not isinstance(self.prefix, str):
             raise ConfigurationError(f"S3Prefix.prefix must be a str; got {type(self.prefix).__name__}")
 
+    def render(self) -> dict[str, Any]:
+        """The ``ItemReader`` of a Distributed Map over the objects under this prefix."""
+        from .asl import render_item_reader
+
+        return render_item_reader(self)
+
 
 @dataclass
 class _MapFields:
@@ -378,7 +391,7 @@ class _MapFields:
 
 
 @dataclass
-class MapStep(RetryAndCatch, _MapFields):
+class MapStep(RetryAndCatch, _MapFields, _RendersState):
     """A Map state: run ``steps`` once per item, many items at once.
 
     Items come from the input (``items_path``, an inline Map) or, with ``items_from=S3Prefix(...)``,

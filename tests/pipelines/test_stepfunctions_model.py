@@ -683,3 +683,23 @@ def test_mermaid_parses_with_mermaid_itself(mermaid_parser: MermaidParser) -> No
     for name, chart in {"documented": pipeline.to_mermaid(), **_charts()}.items():
         assert mermaid_parser.errors(chart) is None, f"{name}: {chart}"
     assert mermaid_parser.errors("flowchart TD\n  a --> \n") is not None
+
+
+def test_every_step_still_renders_its_own_state() -> None:
+    # render() was public on every step in 0.1.0; it gives the state the definition holds for it.
+    lam = "arn:aws:lambda:us-east-1:123456789012:function:f"
+    steps = [
+        PipelineStep("Task", lam), WaitStep(name="Pause", seconds=5), PassStep(name="Mark", result={"ok": True}),
+        ParallelStep(name="Both", branches=[[PipelineStep("A", lam)], [PipelineStep("B", lam)]]),
+        MapStep(name="Each", steps=[PipelineStep("Item", lam)], items_path="$.items"),
+    ]
+    pipeline = AsyncStepFunctionsPipeline(name="render-check", role_arn=ROLE)
+    for step in steps:
+        pipeline.add_step(step)
+    pipeline.add_step(FailStep(name="Stop", error="Done"))
+    states = pipeline.definition()["States"]
+    chain = [*steps, FailStep(name="Stop", error="Done")]
+    for step, following in zip(chain, [*[s.name for s in chain[1:]], None], strict=True):
+        assert step.render(following) == states[step.name]
+    prefix = S3Prefix(bucket="my-clinical-bucket", prefix="windows/")
+    assert prefix.render()["Parameters"] == {"Bucket": "my-clinical-bucket", "Prefix": "windows/"}
