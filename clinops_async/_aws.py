@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
 
 from ._exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # the stubs are a development dependency; at run time the clients are aiobotocore's
+    from types_aiobotocore_s3.client import S3Client
+    from types_aiobotocore_stepfunctions.client import SFNClient
 
 __all__ = ["credentials_error", "open_client"]
 
@@ -30,9 +34,23 @@ def _warm_models(session: Any, service: str) -> None:
             pass
 
 
+@overload
+async def open_client(
+    stack: AsyncExitStack, service: Literal["s3"], *, profile: str | None, region: str, endpoint_url: str | None,
+    config: Any,
+) -> S3Client: ...
+
+
+@overload
+async def open_client(
+    stack: AsyncExitStack, service: Literal["stepfunctions"], *, profile: str | None, region: str,
+    endpoint_url: str | None, config: Any,
+) -> SFNClient: ...
+
+
 async def open_client(
     stack: AsyncExitStack,
-    service: str,
+    service: Literal["s3", "stepfunctions"],
     *,
     profile: str | None,
     region: str,

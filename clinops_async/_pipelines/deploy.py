@@ -8,11 +8,15 @@ updates instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._exceptions import ConfigurationError
 from .errors import PipelineNotDeployedError, arn_in_message, call, error_code, translate
 from .validate import MAX_DEFINITION_BYTES
+
+if TYPE_CHECKING:
+    from types_aiobotocore_stepfunctions.client import SFNClient
+    from types_aiobotocore_stepfunctions.type_defs import DescribeStateMachineOutputTypeDef
 
 __all__ = ["Deployed", "StateMachineSpec", "StateMachineType", "deploy_state_machine", "versioning_options"]
 
@@ -63,7 +67,7 @@ def versioning_options(publish: object, version_description: object) -> dict[str
     return versioning
 
 
-async def deploy_state_machine(client: Any, spec: StateMachineSpec, versioning: dict[str, Any]) -> Deployed:
+async def deploy_state_machine(client: SFNClient, spec: StateMachineSpec, versioning: dict[str, Any]) -> Deployed:
     """Create the state machine of ``spec``, or update its definition and role if it exists.
 
     Raises:
@@ -73,8 +77,9 @@ async def deploy_state_machine(client: Any, spec: StateMachineSpec, versioning: 
         PipelineError: Any other failure.
     """
     what = f"deploy {spec.name!r}"
+    current: DescribeStateMachineOutputTypeDef | None
     try:
-        current = await call(client, "describe_state_machine", what, stateMachineArn=spec.arn)
+        current = await call(client.describe_state_machine(stateMachineArn=spec.arn), what)
     except PipelineNotDeployedError:
         current = None
     if current is None:
@@ -88,13 +93,14 @@ async def deploy_state_machine(client: Any, spec: StateMachineSpec, versioning: 
                 raise translate(exc, what) from exc
             # Another deploy created it first: update what it created.
             arn = arn_in_message(exc) or spec.arn
-            current = await call(client, "describe_state_machine", what, stateMachineArn=arn)
+            current = await call(client.describe_state_machine(stateMachineArn=arn), what)
         else:
             return Deployed(str(created["stateMachineArn"]), created.get("stateMachineVersionArn"))
+    assert current is not None  # described above, or just created by another deploy
     return await _update(client, spec, current, versioning)
 
 
-async def _update(client: Any, spec: StateMachineSpec, current: dict[str, Any],
+async def _update(client: SFNClient, spec: StateMachineSpec, current: DescribeStateMachineOutputTypeDef,
                   versioning: dict[str, Any]) -> Deployed:
     if current.get("type", spec.type) != spec.type:
         raise ConfigurationError(
@@ -102,6 +108,10 @@ async def _update(client: Any, spec: StateMachineSpec, current: dict[str, Any],
             f"delete it or deploy under another name"
         )
     arn = str(current["stateMachineArn"])
-    updated = await call(client, "update_state_machine", f"deploy {spec.name!r}", stateMachineArn=arn,
-                         definition=spec.definition, roleArn=spec.role_arn, **versioning)
+    updated = await call(
+        client.update_state_machine(
+            stateMachineArn=arn, definition=spec.definition, roleArn=spec.role_arn, **versioning
+        ),
+        f"deploy {spec.name!r}",
+    )
     return Deployed(arn, updated.get("stateMachineVersionArn"))

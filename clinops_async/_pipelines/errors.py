@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from .._aws import credentials_error
 from .._exceptions import (
@@ -50,13 +51,14 @@ _DENIED_CODES = {
     "KmsAccessDeniedException", "MissingAuthenticationToken",
 }
 _QUOTA_CODES = {"ExecutionLimitExceeded", "StateMachineLimitExceeded", "ServiceQuotaExceededException"}
+T = TypeVar("T")
 _ARN_IN_MESSAGE = re.compile(r"arn:[A-Za-z0-9-]+:states:[^'\"\s]+")
 
 
-async def call(client: Any, method: str, what: str, **kwargs: Any) -> Any:
-    """``client.<method>(**kwargs)``, with any failure translated (``what`` says what was being done)."""
+async def call(request: Awaitable[T], what: str) -> T:
+    """Await one client request, with any failure translated (``what`` says what was being done)."""
     try:
-        return await getattr(client, method)(**kwargs)
+        return await request
     except Exception as exc:
         raise translate(exc, what) from exc
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError, PipelineError
 from .errors import PipelineNotDeployedError, arn_in_message, call, error_code, translate
 from .results import ExecutionResult, ExecutionSummary, parse_output, utc
+
+if TYPE_CHECKING:
+    from types_aiobotocore_stepfunctions.client import SFNClient
 
 __all__ = [
     "check_execution_arn",
@@ -48,7 +51,7 @@ def stop_reason(error: str | None, cause: str | None) -> dict[str, str]:
     return reason
 
 
-async def start_execution(client: Any, machine: str, name: str, payload: str) -> str:
+async def start_execution(client: SFNClient, machine: str, name: str, payload: str) -> str:
     """Start execution ``name`` of ``machine`` with ``payload`` (JSON text); its ARN.
 
     Starting again with the same name and input returns the same execution, so a start can be
@@ -69,13 +72,13 @@ async def start_execution(client: Any, machine: str, name: str, payload: str) ->
     return str(started["executionArn"])
 
 
-async def _same_execution(client: Any, exc: BaseException, machine: str, name: str, payload: str) -> str:
+async def _same_execution(client: SFNClient, exc: BaseException, machine: str, name: str, payload: str) -> str:
     """The ARN of the execution ``name`` that already exists, if it was started with ``payload``."""
     arn = arn_in_message(exc)
     if arn is None:
         base = machine.split(":stateMachine:", 1)
         arn = f"{base[0]}:execution:{base[1].split(':')[0]}:{name}"
-    existing = await call(client, "describe_execution", f"describe execution {name!r}", executionArn=arn)
+    existing = await call(client.describe_execution(executionArn=arn), f"describe execution {name!r}")
     if json.loads(existing.get("input") or "{}") != json.loads(payload):
         raise PipelineError(
             f"an execution named {name!r} already exists for {machine} with a different input; "
@@ -84,8 +87,8 @@ async def _same_execution(client: Any, exc: BaseException, machine: str, name: s
     return arn
 
 
-async def describe_execution(client: Any, arn: str) -> ExecutionResult:
-    data = await call(client, "describe_execution", f"describe {arn}", executionArn=arn)
+async def describe_execution(client: SFNClient, arn: str) -> ExecutionResult:
+    data = await call(client.describe_execution(executionArn=arn), f"describe {arn}")
     return ExecutionResult(
         execution_arn=arn,
         name=str(data.get("name", arn.rsplit(":", 1)[-1])),
@@ -99,20 +102,20 @@ async def describe_execution(client: Any, arn: str) -> ExecutionResult:
     )
 
 
-async def execution_history(client: Any, arn: str) -> list[dict[str, Any]]:
+async def execution_history(client: SFNClient, arn: str) -> list[dict[str, Any]]:
     """Every event of execution ``arn``, oldest first, across all pages."""
     events: list[dict[str, Any]] = []
     try:
         paginator = client.get_paginator("get_execution_history")
         async for page in paginator.paginate(executionArn=arn, includeExecutionData=True):
-            events.extend(page.get("events", ()))
+            events.extend(dict(event) for event in page.get("events", ()))
     except Exception as exc:
         raise translate(exc, f"read the history of {arn}") from exc
     return events
 
 
 async def list_execution_summaries(
-    client: Any, machine: str, status: str | None, max_results: int | None
+    client: SFNClient, machine: str, status: str | None, max_results: int | None
 ) -> list[ExecutionSummary]:
     """The executions of ``machine`` (only those with ``status``, if given), newest first."""
     query: dict[str, Any] = {"stateMachineArn": machine}

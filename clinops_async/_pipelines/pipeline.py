@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
@@ -52,6 +52,9 @@ from .validate import (
     partition_for,
     role_account,
 )
+
+if TYPE_CHECKING:
+    from types_aiobotocore_stepfunctions.client import SFNClient
 
 __all__ = [
     "AsyncStepFunctionsPipeline",
@@ -136,7 +139,7 @@ class AsyncStepFunctionsPipeline(LoopBound):
         #: The version ARN published by the last ``deploy(publish=True)``.
         self.version_arn: str | None = None
         self._init_lifecycle()
-        self._client: Any = None
+        self._client: SFNClient | None = None
         self._exit_stack: AsyncExitStack | None = None
 
     def __repr__(self) -> str:
@@ -446,7 +449,8 @@ class AsyncStepFunctionsPipeline(LoopBound):
         """
         arn = check_execution_arn(execution_arn)
         reason = stop_reason(error, cause)
-        await call(await self._ready(), "stop_execution", f"stop {arn}", executionArn=arn, **reason)
+        client = await self._ready()
+        await call(client.stop_execution(executionArn=arn, **reason), f"stop {arn}")
 
     async def list_executions(
         self,
