@@ -21,7 +21,7 @@ from .._tasks import alongside, run_limited
 from .backend import Backend, ByteCounter, ObjectChangedError, ObjectMeta
 from .buffer import ReceiveBuffer
 from .checksum import crc32c_b64_async
-from .metadata import META_FORMAT, recorded_crc32c
+from .metadata import META_CRC, META_FORMAT, META_WRITE, recorded_crc32c
 from .projection import FIRST_READ, fetch_projection
 
 __all__ = ["Downloader"]
@@ -64,7 +64,10 @@ class Downloader:
             if meta.size <= len(head):
                 counter.start(meta.size)
                 counter.add(len(head))
-                await self.verify(meta, head, uri)
+                try:
+                    await self.verify(meta, head, uri)
+                except ObjectChangedError:
+                    continue
                 return head
             if META_FORMAT not in meta.metadata:
                 break  # not written by this library: no page checksums to rely on, so read it whole
@@ -145,11 +148,26 @@ class Downloader:
             raise IntegrityError(f"{uri}: received {len(data)} bytes, expected {meta.size}", uri=uri)
         actual = await crc32c_b64_async(memoryview(data))
         if actual != expected:
+            if await self._replaced_since(meta, uri):
+                raise ObjectChangedError(uri)  # read again, from the new version
             raise IntegrityError(
                 f"{uri} failed its integrity check (CRC32C {actual}, recorded {expected}); "
                 "the data was not returned. Retry the download; if it persists the stored object is damaged",
                 uri=uri,
             )
+
+    async def _replaced_since(self, meta: ObjectMeta, uri: str) -> bool:
+        """Whether the object is no longer the version that was read: a server that does not pin ranged
+        reads to a version (gcp-storage-emulator) lets a replacement mix two versions, which the CRC32C
+        catches; that is a change to read again, not damage."""
+        now = await retry(self.retry_config, lambda: self.backend.head(meta.key), what=f"check of {uri}")
+        pairs = [
+            (meta.size, now.size),
+            (meta.etag, now.etag),
+            (meta.metadata.get(META_WRITE), now.metadata.get(META_WRITE)),
+            (meta.metadata.get(META_CRC), now.metadata.get(META_CRC)),
+        ]
+        return any(before is not None and after is not None and before != after for before, after in pairs)
 
     async def _expected_crc32c(self, meta: ObjectMeta, uri: str) -> str | None:
         """The recorded CRC32C; for an artifact of ours without one (encoded while it was sent), the

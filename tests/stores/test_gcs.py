@@ -216,12 +216,10 @@ async def test_bytes_damaged_on_the_way_up_raise_integrity_error_and_leave_nothi
 # -- downloads -------------------------------------------------------------------------------------
 
 
-async def test_object_replaced_between_ranges_is_read_again_whole(
-    proxied: tuple[GCSEnv, TcpProxy], request: pytest.FixtureRequest
-) -> None:
+async def test_object_replaced_between_ranges_is_read_again_whole(proxied: tuple[GCSEnv, TcpProxy]) -> None:
+    # fake-gcs-server pins the later ranges to the first one's generation; gcp-storage-emulator has
+    # no generations, so the mixed bytes fail their CRC32C, and a HEAD tells a change from damage.
     env, proxy = proxied
-    gap(request, env, "gcs-emulator", "gcp-storage-emulator sends no x-goog-generation and ignores "
-        "generation/ifGenerationMatch, so a replacement between ranges is only caught by the CRC32C check")
     old, new = frame_of(12, seed=1), frame_of(12, seed=2)
     transfer = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB, max_concurrency=1)
     async with env.make(compression="none", transfer=transfer) as direct:
