@@ -17,6 +17,7 @@ import click
 import pandas as pd
 
 from .._stores.core import ArtifactInfo
+from .._stores.open import split_uri
 from .._stores.uri import ArtifactURI, parse_artifact_uri, parse_location_uri
 from .._version import __version__
 from .common import (
@@ -196,7 +197,7 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
 
 
 def _local_path(location: str) -> str:
-    return location[len("file://"):] if location.startswith("file://") else os.path.expanduser(location)
+    return os.path.expanduser(split_uri(location)[2])
 
 
 def _count(value: int | None) -> str:
