@@ -43,6 +43,8 @@ def test_info_ls_head_and_cat_print_one_json_error_record(moto: Server, env: dic
     record = _error_record(_invoke(env, "info", "--json", missing), 3)
     assert record["uri"] == missing and record["error"] == f"{missing} does not exist"
     _error_record(_invoke(env, "ls", "--json", "s3://no-such-bucket-here/"), 3)
+    no_bucket = _error_record(_invoke(env, "info", "--json", "s3://no-such-bucket-here/a.parquet"), 3)
+    assert no_bucket["error"] == "bucket 'no-such-bucket-here' does not exist (for s3://no-such-bucket-here/a.parquet)"
     _error_record(_invoke(env, "head", "--json", missing), 3)
     _error_record(_invoke(env, "head", "-o", "json", missing), 3)
     _error_record(_invoke(env, "cat", "--json", str(tmp_path / "none.parquet")), 3)
