@@ -35,6 +35,7 @@ from ._pipelines.steps import (
     WaitStep,
 )
 from ._pipelines.sync import StepFunctionsPipeline
+from ._redaction import install_log_redaction as _install_log_redaction
 from ._stores.bulk import BulkResult, TransferOutcome
 from ._stores.codecs import StorageFormat
 from ._stores.core import ArtifactInfo, AsyncPipelineStore
@@ -95,3 +96,5 @@ __all__ = [
 
 # Silent unless the application configures logging (no "last resort" output to stderr).
 _logging.getLogger("clinops_async").addHandler(_logging.NullHandler())
+# No credential in what our clients' libraries log, even at DEBUG (docs/errors.md, "Logging").
+_install_log_redaction()

@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 
 from ._exceptions import ConfigurationError
+from ._redaction import install_log_redaction
 
 __all__ = ["credentials_error", "open_client"]
 
@@ -58,6 +59,7 @@ async def open_client(
         _warm_models(session, service)
         return session
 
+    install_log_redaction()  # before the client exists: it logs credentials at DEBUG as it is made
     session = await anyio.to_thread.run_sync(make_session)
     return await stack.enter_async_context(
         session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from .._exceptions import (
     PipelineNotDeployedError,
     TransientStoreError,
 )
+from .._redaction import redact as redact_secrets
 from ..progress import ProgressBar
 
 __all__ = [
@@ -87,19 +87,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.FAILURE
 
 
-_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_SIGNED_QUERY = re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=[^&\s'\"]+")
-
-
 def redact(text: str) -> str:
     """``text`` with secrets removed: secret environment values, URL passwords, request signatures."""
-    for variable in _SECRET_VARIABLES:
-        value = os.environ.get(variable)
-        if value and len(value) >= 4:
-            text = text.replace(value, "****")
-    text = _URL_USERINFO.sub(r"\g<scheme>****@", text)
-    return _SIGNED_QUERY.sub(r"\1=****", text)
+    return redact_secrets(text)
 
 
 def message_for(exc: BaseException) -> str:
