@@ -68,9 +68,10 @@ def _frame(marker: int) -> pd.DataFrame:
 class _Place:
     """Where one backend's artifacts go, and the CLI environment that reaches them."""
 
-    def __init__(self, make: Callable[[str], AsyncPipelineStore], env: dict[str, str]) -> None:
+    def __init__(self, make: Callable[[str], AsyncPipelineStore], env: dict[str, str], scratch: Path) -> None:
         self.make = make
         self.env = env
+        self.scratch = scratch
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -78,13 +79,13 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Place]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     if request.param == "local":
         root = tmp_path / "store root"  # a space in the root too
-        yield _Place(lambda prefix: AsyncLocalPipelineStore(root, prefix), env)
+        yield _Place(lambda prefix: AsyncLocalPipelineStore(root, prefix), env, tmp_path / "copies")
         return
     server: Server = request.getfixturevalue("moto")
     s3 = S3Env(server.url)
     env.update(AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_DEFAULT_REGION="us-east-1")
-    yield _Place(lambda prefix: s3.make(prefix), env)
+    yield _Place(lambda prefix: s3.make(prefix), env, tmp_path / "copies")
 
 
 async def _upload_all(store: AsyncPipelineStore, frames: dict[str, pd.DataFrame]) -> dict[str, str]:
@@ -120,6 +121,12 @@ def test_the_returned_uri_names_exactly_that_artifact_in_every_command(place: _P
     shown = _invoke(place.env, "cat", "--json", uri)
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout) == [{"marker": 0}]
+
+    copy = place.scratch / uuid.uuid4().hex  # cp -r builds each destination URI from a listed name
+    copied = _invoke(place.env, "cp", "-r", uri.rsplit("/", len(name.split("/")))[0] + "/", f"{copy}/")
+    assert copied.exit_code == 0, copied.output
+    assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == sorted(
+        f"{n}.parquet" for n in names)
 
     removed = _invoke(place.env, "rm", uri)
     assert removed.exit_code == 0, removed.output
