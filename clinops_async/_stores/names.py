@@ -14,6 +14,7 @@ Zero-width joiners stay allowed: Persian, Indic scripts and emoji need them.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from .._exceptions import ConfigurationError
@@ -24,10 +25,10 @@ __all__ = ["MAX_KEY_BYTES", "list_prefix", "name_from_key", "object_key", "valid
 #: S3 and GCS both limit object keys to 1024 UTF-8 bytes.
 MAX_KEY_BYTES = 1024
 
-#: Bidirectional formatting characters (ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI)
-#: and the line and paragraph separators: invisible, yet they reorder or break what is displayed.
-_INVISIBLE_FORMATTING = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                  "\u2028\u2029")
+#: C0 and C1 controls (category Cc), the bidirectional formatting characters (ALM, LRM, RLM, LRE,
+#: RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI) and the line and paragraph separators: invisible, yet they
+#: reorder or break what is displayed. One compiled class, as names are checked for every listed key.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 def _check_text(value: object, what: str) -> str:
@@ -36,19 +37,20 @@ def _check_text(value: object, what: str) -> str:
         raise ConfigurationError(f"{what} must be a str; got {type(value).__name__}")
     if "\\" in value:
         raise ConfigurationError(f"{what} {value!r} contains a backslash; use '/' to separate segments")
-    for char in value:
-        if char in _INVISIBLE_FORMATTING or unicodedata.category(char) == "Cc":
-            raise ConfigurationError(
-                f"{what} {value!r} contains U+{ord(char):04X} ({unicodedata.name(char, 'a control character')}), "
-                "an invisible character that changes how the name is shown; remove it"
-            )
+    invisible = _INVISIBLE.search(value)
+    if invisible is not None:
+        char = invisible.group()
+        raise ConfigurationError(
+            f"{what} {value!r} contains U+{ord(char):04X} ({unicodedata.name(char, 'a control character')}), "
+            "an invisible character that changes how the name is shown; remove it"
+        )
     if value.startswith("/"):
         raise ConfigurationError(f"{what} {value!r} is absolute; give it relative to the store prefix")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigurationError(f"{what} {value!r} is not valid UTF-8 text (lone surrogate)") from None
-    return unicodedata.normalize("NFC", value)
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 def _check_segments(value: str, what: str, *, allow_trailing_slash: bool) -> None:
