@@ -76,8 +76,7 @@ def _is_redacted_logger(name: str) -> bool:
 class RedactingFilter(logging.Filter):
     """Masks credentials in a record's message and traceback; it never drops a record.
 
-    The factory installed by :func:`install_log_redaction` applies it to the covered loggers; it can
-    also be added to a handler to redact everything that handler writes.
+    The factory installed by :func:`install_log_redaction` applies it to the covered loggers.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
