@@ -14,6 +14,7 @@ from ._exceptions import (
     ExecutionNotFoundError,
     ExecutionTimeoutError,
     IntegrityError,
+    NameConflictError,
     PipelineAccessDeniedError,
     PipelineError,
     PipelineNotDeployedError,
@@ -34,6 +35,7 @@ from ._pipelines.steps import (
     WaitStep,
 )
 from ._pipelines.sync import StepFunctionsPipeline
+from ._redaction import install_log_redaction as _install_log_redaction
 from ._stores.bulk import BulkResult, TransferOutcome
 from ._stores.codecs import StorageFormat
 from ._stores.core import ArtifactInfo, AsyncPipelineStore
@@ -69,6 +71,7 @@ __all__ = [
     "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",
     "MapStep",
+    "NameConflictError",
     "ParallelStep",
     "PassStep",
     "PipelineAccessDeniedError",
@@ -93,3 +96,5 @@ __all__ = [
 
 # Silent unless the application configures logging (no "last resort" output to stderr).
 _logging.getLogger("clinops_async").addHandler(_logging.NullHandler())
+# No credential in what our clients' libraries log, even at DEBUG (docs/errors.md, "Logging").
+_install_log_redaction()

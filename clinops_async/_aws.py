@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import anyio
 
 from ._exceptions import ConfigurationError
+from ._redaction import install_log_redaction
 
 if TYPE_CHECKING:  # the stubs are a development dependency; at run time the clients are aiobotocore's
     from types_aiobotocore_s3.client import S3Client
@@ -76,6 +77,7 @@ async def open_client(
         _warm_models(session, service)
         return session
 
+    install_log_redaction()  # before the client exists: it logs credentials at DEBUG as it is made
     session = await anyio.to_thread.run_sync(make_session)
     return await stack.enter_async_context(
         session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)

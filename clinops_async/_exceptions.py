@@ -10,6 +10,7 @@ exc``, so callers never need to import an SDK to handle a failure::
     │   ├── ArtifactNotFoundError (FileNotFoundError)
     │   ├── BucketNotFoundError (FileNotFoundError)
     │   ├── ArtifactExistsError (FileExistsError)
+    │   ├── NameConflictError                  local store: the name's path is another artifact's
     │   ├── AccessDeniedError (PermissionError)
     │   ├── IntegrityError                     checksum mismatch: the data is not returned
     │   └── TransientStoreError                retries exhausted; .attempts
@@ -39,6 +40,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionTimeoutError",
     "IntegrityError",
+    "NameConflictError",
     "PipelineAccessDeniedError",
     "PipelineError",
     "PipelineNotDeployedError",
@@ -78,6 +80,15 @@ class BucketNotFoundError(StoreError, FileNotFoundError):
 
 class ArtifactExistsError(StoreError, FileExistsError):
     """``upload(..., overwrite=False)`` found an artifact already stored under that name."""
+
+
+class NameConflictError(StoreError):
+    """The local store cannot hold this name beside an artifact it already holds.
+
+    A file and a directory would need one path: artifact ``x`` is the file ``x.parquet``, so
+    ``x.parquet/y`` cannot be stored beside it, nor ``x`` beside ``x.parquet/y``. Object stores have
+    no such conflict. Choose another name (or delete the other artifact); ``overwrite`` does not help.
+    """
 
 
 class AccessDeniedError(StoreError, PermissionError):

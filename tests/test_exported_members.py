@@ -22,3 +22,11 @@ def test_orchestrate_keeps_the_documented_names() -> None:
         assert getattr(clinops_async.orchestrate, name) is getattr(clinops_async, name)
     assert clinops_async.orchestrate.StorageFormat.PARQUET == "parquet"
     assert clinops_async.orchestrate.StorageFormat.CSV.value == "csv"
+
+
+def test_every_error_of_the_tree_is_exported() -> None:
+    from clinops_async import _exceptions
+
+    assert set(_exceptions.__all__) <= set(clinops_async.__all__)
+    assert issubclass(clinops_async.NameConflictError, clinops_async.StoreError)
+    assert not issubclass(clinops_async.NameConflictError, FileExistsError)  # not "--no-clobber" (exit 9)

@@ -17,6 +17,7 @@ import click
 import pandas as pd
 
 from .._stores.core import ArtifactInfo
+from .._stores.open import split_uri
 from .._stores.uri import ArtifactURI, parse_artifact_uri, parse_location_uri
 from .._version import __version__
 from .common import (
@@ -24,10 +25,13 @@ from .common import (
     ExitCode,
     ReportingGroup,
     emit_json,
+    error_record,
     exit_code_for,
     fail,
     human_size,
     is_stdout_terminal,
+    json_choice_callback,
+    json_option,
     message_for,
     print_table,
     run_async,
@@ -51,8 +55,6 @@ __all__ = ["cli", "main"]
 #: Artifacts copied at once by ``cp`` unless ``--concurrency`` says otherwise. Each one in flight
 #: holds its DataFrame in memory, so this stays modest.
 DEFAULT_CONCURRENCY = 8
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Write the result as JSON to standard output.")
 
 
 @click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -179,8 +181,9 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
     rows = run_async(main)
     errors = [(item, info) for item, info in rows if isinstance(info, BaseException)]
     good = [(item, info) for item, info in rows if isinstance(info, ArtifactInfo)]
-    if as_json:
-        emit_json([_info_json(info, item.artifact, item.relative) for item, info in good])
+    if as_json:  # an artifact that failed is an error record in its place
+        emit_json([_info_json(info, item.artifact, item.relative) if isinstance(info, ArtifactInfo)
+                   else error_record(info, item.artifact.uri) for item, info in rows])
     else:
         listing = table("NAME", "SIZE", "ROWS", "COLUMNS", "MODIFIED", right=("SIZE", "ROWS", "COLUMNS"))
         for item, info in good:
@@ -196,7 +199,7 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
 
 
 def _local_path(location: str) -> str:
-    return location[len("file://"):] if location.startswith("file://") else os.path.expanduser(location)
+    return os.path.expanduser(split_uri(location)[2])
 
 
 def _count(value: int | None) -> str:
@@ -300,6 +303,7 @@ def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | N
 
 _output_option = click.option(
     "-o", "--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+    callback=json_choice_callback, is_eager=True,
     help="table: aligned text; csv: CSV with the index; json: a list of records (index included).")
 _columns_option = click.option("-c", "--columns", metavar="A,B", help="Only these columns (Parquet reads only them).")
 
@@ -309,7 +313,8 @@ _columns_option = click.option("-c", "--columns", metavar="A,B", help="Only thes
 @click.option("-n", "--rows", type=click.IntRange(0), default=10, show_default=True, help="How many rows.")
 @_columns_option
 @_output_option
-@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.option("--json", "as_json", is_flag=True, callback=json_choice_callback, is_eager=True,
+              help="Same as --output json.")
 @click.pass_context
 def head(ctx: click.Context, uri: str, rows: int, columns: str | None, output: str, as_json: bool) -> None:
     """Print the first rows of an artifact as a table."""
@@ -320,7 +325,8 @@ def head(ctx: click.Context, uri: str, rows: int, columns: str | None, output: s
 @click.argument("uri")
 @_columns_option
 @_output_option
-@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@click.option("--json", "as_json", is_flag=True, callback=json_choice_callback, is_eager=True,
+              help="Same as --output json.")
 @click.pass_context
 def cat(ctx: click.Context, uri: str, columns: str | None, output: str, as_json: bool) -> None:
     """Print every row of an artifact (use --output csv to convert it for other tools)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import re
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -33,11 +32,13 @@ from .._exceptions import (
     PipelineNotDeployedError,
     TransientStoreError,
 )
+from .._redaction import redact as redact_secrets
 from ..progress import ProgressBar
 
 __all__ = [
-    "CliState", "ExitCode", "ReportingGroup", "emit_json", "exit_code_for", "fail", "human_size", "message_for",
-    "output_console", "print_table", "redact", "run_async", "table",
+    "CliState", "ExitCode", "ReportingGroup", "emit_json", "error_record", "exit_code_for", "fail", "human_size",
+    "json_option", "message_for", "output_console", "print_table", "redact", "run_async", "table",
+    "wants_json_errors",
 ]
 
 T = TypeVar("T")
@@ -86,19 +87,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.FAILURE
 
 
-_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_SIGNED_QUERY = re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)|Signature|AWSAccessKeyId)=[^&\s'\"]+")
-
-
 def redact(text: str) -> str:
     """``text`` with secrets removed: secret environment values, URL passwords, request signatures."""
-    for variable in _SECRET_VARIABLES:
-        value = os.environ.get(variable)
-        if value and len(value) >= 4:
-            text = text.replace(value, "****")
-    text = _URL_USERINFO.sub(r"\g<scheme>****@", text)
-    return _SIGNED_QUERY.sub(r"\1=****", text)
+    return redact_secrets(text)
 
 
 def message_for(exc: BaseException) -> str:
@@ -131,6 +122,8 @@ class CliState:
     region: str | None = None
     profile: str | None = None
     progress: bool | None = None
+    #: The subcommand writes JSON to standard output (``--json``, ``-o json``): so is its error.
+    json_output: bool = False
 
     def store_options(self, scheme: str, *, reading: bool) -> dict[str, Any]:
         """Constructor options for a store of ``scheme`` (``"s3"``, ``"gs"``, ``"file"``)."""
@@ -154,11 +147,26 @@ class CliState:
         return ProgressBar(description, total=total, enabled=self.progress, console=console, transient=True)
 
 
-def report(exc: BaseException, *, debug: bool) -> ExitCode:
-    """Print ``exc`` to standard error (a traceback only with ``debug``) and return its exit code."""
+def error_record(exc: BaseException, uri: str | None = None) -> dict[str, Any]:
+    """The JSON record of a failure: ``{"ok": false, "error", "exit_code"}``, and ``"uri"`` when known."""
+    record: dict[str, Any] = {"ok": False, "error": message_for(exc), "exit_code": int(exit_code_for(exc))}
+    uri = uri if uri is not None else getattr(exc, "uri", None)
+    if isinstance(uri, str):
+        record["uri"] = redact(uri)
+    return record
+
+
+def report(exc: BaseException, *, debug: bool, as_json: bool = False) -> ExitCode:
+    """Print ``exc`` to standard error (a traceback only with ``debug``) and return its exit code.
+
+    With ``as_json`` its :func:`error_record` goes to standard output as well, so a script that reads
+    the command's JSON always gets JSON.
+    """
     if debug and not isinstance(exc, KeyboardInterrupt):
         text = "".join(traceback.format_exception(exc))
         click.echo(redact(text).rstrip("\n"), err=True)
+    if as_json:
+        emit_json(error_record(exc))
     click.echo(f"Error: {message_for(exc)}", err=True)
     return exit_code_for(exc)
 
@@ -169,11 +177,39 @@ class ReportingGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except click.ClickException as exc:  # click prints it; a JSON reader still gets its record
+            if wants_json_errors(ctx):
+                emit_json({"ok": False, "error": redact(exc.format_message()), "exit_code": exc.exit_code})
             raise
         except (Exception, KeyboardInterrupt) as exc:
             state = ctx.find_object(CliState)
-            ctx.exit(report(exc, debug=bool(state and state.debug)))
+            ctx.exit(report(exc, debug=bool(state and state.debug), as_json=wants_json_errors(ctx)))
+
+
+def wants_json_errors(ctx: click.Context) -> bool:
+    """True when the running subcommand was asked for JSON output."""
+    state = ctx.find_object(CliState)
+    return bool(state and state.json_output)
+
+
+def _note_json(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    state = ctx.find_object(CliState)
+    if state is not None and value in (True, "json"):
+        state.json_output = True
+    return value
+
+
+def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: the result, or one error record on failure, as JSON on standard output."""
+    return click.option("--json", "as_json", is_flag=True, callback=_note_json, is_eager=True,
+                        help="Write the result (or the error) as JSON to standard output.")(function)
+
+
+def json_choice_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """For options such as ``-o json`` that ask for JSON output too."""
+    return _note_json(ctx, param, value)
 
 
 class CommandFailed(click.exceptions.Exit):

@@ -16,7 +16,7 @@ from .._pipelines.file import PipelineSpec, load_pipeline_file
 from .._pipelines.pipeline import AsyncStepFunctionsPipeline
 from .._pipelines.results import ExecutionResult
 from .._pipelines.steps import step_names
-from .common import CliState, ExitCode, emit_json, fail, print_table, run_async, table
+from .common import CliState, ExitCode, emit_json, fail, json_option, print_table, run_async, table
 
 __all__ = ["pipeline"]
 
@@ -85,7 +85,6 @@ def _print_result(result: ExecutionResult) -> None:
 
 
 file_argument = click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-json_option = click.option("--json", "as_json", is_flag=True, help="Write the result as JSON to standard output.")
 
 
 @click.group()

@@ -26,6 +26,7 @@ from .._exceptions import (
     ArtifactNotFoundError,
     BucketNotFoundError,
     ConfigurationError,
+    NameConflictError,
     StoreError,
 )
 from .._tasks import wait_to_end
@@ -85,6 +86,7 @@ class _LocalBackend(Backend):
     def _put_sync(self, request: PutRequest, data: memoryview) -> None:
         path = self._path(request.key)
         try:
+            self._check_no_conflict(path, request.uri)
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise _translate(exc, request.uri) from exc
@@ -121,6 +123,25 @@ class _LocalBackend(Backend):
                 os.close(dir_fd)
         except OSError as exc:
             raise _translate(exc, request.uri) from exc
+
+    def _check_no_conflict(self, path: Path, uri: str) -> None:
+        """Refuse a name whose file is a directory of other artifacts, or lies under another artifact.
+
+        An object store keeps ``x.parquet`` and ``x.parquet/y.parquet`` side by side; a file system
+        cannot, and would answer with a bare "File exists" or "Is a directory".
+        """
+        assert self._real_root is not None
+        if path.is_dir():
+            raise NameConflictError(
+                f"{uri} cannot be stored: the local store holds other artifacts under the directory "
+                f"{path.as_uri()}, which has this name's path; choose another name", uri=uri)
+        for ancestor in path.parents:
+            if ancestor == self._real_root or self._real_root not in ancestor.parents:
+                return
+            if ancestor.exists() and not ancestor.is_dir():
+                raise NameConflictError(
+                    f"{uri} cannot be stored: the artifact {ancestor.as_uri()} holds the path of one of "
+                    "its directories; choose another name", uri=uri)
 
     async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
         return await anyio.to_thread.run_sync(self._read_sync, key)

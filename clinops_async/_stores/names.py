@@ -3,9 +3,19 @@
 An artifact ``name`` under a store ``prefix`` lives at the object key
 ``"/".join(p for p in [prefix, name] if p) + "." + format`` and ``list_artifacts`` returns names
 relative to the prefix, extension removed, sorted.
+
+Names that look alike are one name or none, on every backend: names and prefixes are normalised to
+Unicode NFC (so ``"café"`` typed with a combining accent and with ``é`` is one artifact, not two
+that list identically), and characters that change how a name is shown without being seen are
+refused: C0 and C1 controls, bidirectional embeddings, overrides, isolates and marks (otherwise
+``"report\\u202efdp.exe"`` displays as ``reportexe.pdf``), and the line and paragraph separators.
+Zero-width joiners stay allowed: Persian, Indic scripts and emoji need them.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 from .._exceptions import ConfigurationError
 
@@ -15,22 +25,32 @@ __all__ = ["MAX_KEY_BYTES", "list_prefix", "name_from_key", "object_key", "valid
 #: S3 and GCS both limit object keys to 1024 UTF-8 bytes.
 MAX_KEY_BYTES = 1024
 
+#: C0 and C1 controls (category Cc), the bidirectional formatting characters (ALM, LRM, RLM, LRE,
+#: RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI) and the line and paragraph separators: invisible, yet they
+#: reorder or break what is displayed. One compiled class, as names are checked for every listed key.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
 
 def _check_text(value: object, what: str) -> str:
+    """``value`` in NFC after the checks every name, prefix and list prefix shares."""
     if not isinstance(value, str):
         raise ConfigurationError(f"{what} must be a str; got {type(value).__name__}")
     if "\\" in value:
         raise ConfigurationError(f"{what} {value!r} contains a backslash; use '/' to separate segments")
-    for char in value:
-        if ord(char) < 32 or ord(char) == 127:
-            raise ConfigurationError(f"{what} {value!r} contains a control character")
+    invisible = _INVISIBLE.search(value)
+    if invisible is not None:
+        char = invisible.group()
+        raise ConfigurationError(
+            f"{what} {value!r} contains U+{ord(char):04X} ({unicodedata.name(char, 'a control character')}), "
+            "an invisible character that changes how the name is shown; remove it"
+        )
     if value.startswith("/"):
         raise ConfigurationError(f"{what} {value!r} is absolute; give it relative to the store prefix")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ConfigurationError(f"{what} {value!r} is not valid UTF-8 text (lone surrogate)") from None
-    return value
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 def _check_segments(value: str, what: str, *, allow_trailing_slash: bool) -> None:
@@ -44,11 +64,12 @@ def _check_segments(value: str, what: str, *, allow_trailing_slash: bool) -> Non
 
 
 def validate_name(name: object) -> str:
-    """Check an artifact name; return it unchanged.
+    """Check an artifact name; return it in Unicode NFC (the form its key is stored under).
 
     Raises:
-        ConfigurationError: Empty, not a str, absolute, with a backslash, a control character, an
-            empty, ``.`` or ``..`` segment, or a trailing ``/``.
+        ConfigurationError: Empty, not a str, absolute, with a backslash, a control character, a
+            bidirectional formatting character or line separator, an empty, ``.`` or ``..``
+            segment, or a trailing ``/``.
     """
     text = _check_text(name, "artifact name")
     if not text:
@@ -58,7 +79,7 @@ def validate_name(name: object) -> str:
 
 
 def validate_prefix(prefix: object, what: str = "store prefix") -> str:
-    """Check a store prefix and return it with trailing '/' stripped (as the original does)."""
+    """Check a store prefix and return it in NFC with trailing '/' stripped (as the original does)."""
     text = _check_text(prefix, what).rstrip("/")
     if text:
         _check_segments(text, what, allow_trailing_slash=False)
@@ -87,7 +108,11 @@ def list_prefix(prefix: str, sub_prefix: object) -> str:
 
 
 def name_from_key(prefix: str, key: str, extension: str) -> str | None:
-    """The artifact name stored at ``key``, or None when the key is not an artifact of this store."""
+    """The artifact name stored at ``key``, or None when the key is not an artifact of this store.
+
+    A key whose name this library would not write (in NFD, with a control character, an empty
+    segment) is not an artifact: ``download`` of that name could not reach it.
+    """
     suffix = "." + extension
     if not key.endswith(suffix):
         return None
@@ -96,4 +121,7 @@ def name_from_key(prefix: str, key: str, extension: str) -> str | None:
             return None
         key = key[len(prefix) + 1 :]
     name = key[: -len(suffix)]
-    return name or None
+    try:
+        return name if name and validate_name(name) == name else None
+    except ConfigurationError:
+        return None

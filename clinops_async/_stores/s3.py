@@ -152,6 +152,7 @@ class _S3Backend(Backend):
         self.transfer = transfer
         self._client: Any = None
         self._exit_stack: Any = None
+        self._bucket_seen = False
 
     def __repr__(self) -> str:
         return f"<S3 bucket={self.bucket!r} region={self.region!r}>"
@@ -328,8 +329,29 @@ class _S3Backend(Backend):
             raise TransientStoreError(f"{uri}: a ranged read was truncated", uri=uri)
 
     async def head(self, key: str) -> ObjectMeta:
-        response = await self._call(self.uri(key), "head_object", Key=key, ChecksumMode="ENABLED")
+        try:
+            response = await self._call(self.uri(key), "head_object", Key=key, ChecksumMode="ENABLED")
+        except ArtifactNotFoundError:
+            await self._check_bucket_exists(self.uri(key))
+            raise
         return self._meta(key, response, int(response["ContentLength"]))
+
+    async def _check_bucket_exists(self, uri: str) -> None:
+        """Raise BucketNotFoundError when the bucket is missing; once it was seen, trust it.
+
+        A HEAD has no body, so S3 answers a bare 404 for a missing object and a missing bucket
+        alike, and ``info`` would call a missing bucket a missing artifact. Any answer but 404
+        (403 without ``s3:ListBucket``, a dropped connection) leaves the object's 404 as it was.
+        """
+        if self._bucket_seen:
+            return
+        try:
+            await self._client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if isinstance(translate(exc, uri, self.bucket), ArtifactNotFoundError | BucketNotFoundError):
+                raise BucketNotFoundError(f"bucket {self.bucket!r} does not exist (for {uri})", uri=uri) from exc
+            return
+        self._bucket_seen = True
 
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")

@@ -2,7 +2,9 @@
 
 A store URI names a place (``s3://bucket/prefix``); an artifact URI adds the artifact's name and its
 extension, which selects the format (``.parquet`` or ``.csv``). Plain local paths and ``file://``
-URIs are artifacts of a local store rooted at their directory.
+URIs are artifacts of a local store rooted at their directory. URIs are read by the one rule that
+``store.uri()`` writes them by (see :func:`clinops_async._stores.open.split_uri`): bucket keys
+literally, ``file://`` paths percent-decoded.
 
 - ``s3://`` and ``gs://``: the store is rooted at the bucket, so the name is the whole key without
   its extension and one store serves every artifact of a bucket.
@@ -16,12 +18,12 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote
 
 from .._exceptions import ConfigurationError
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
-from .open import open_store
+from .open import open_store, split_uri
 
 __all__ = ["ArtifactURI", "LocationURI", "artifact_from_uri", "is_directory_like", "parse_artifact_uri",
            "parse_location_uri"]
@@ -51,8 +53,14 @@ class LocationURI:
         return self.scheme == "file"
 
     def child(self, relative: str) -> str:
-        """The URI of ``relative`` (``"features/a.parquet"``) under this location."""
+        """The URI of ``relative`` (``"features/a.parquet"``) under this location.
+
+        Keys go into bucket URIs as they are; local paths are percent-encoded, as ``Path.as_uri()``
+        encodes them, so that parsing the URI gives ``relative`` back.
+        """
         base = self.root if not self.prefix else f"{self.root}/{self.prefix}"
+        if self.is_local:
+            relative = quote(relative, errors="surrogateescape")
         return f"{base.rstrip('/')}/{relative}"
 
 
@@ -84,27 +92,6 @@ class ArtifactURI:
         return open_store(self.root, format=self.format, **options)
 
 
-def _split(uri: str) -> tuple[str, str, str]:
-    """``(scheme, bucket_or_empty, path)``; plain paths become absolute local paths."""
-    if not isinstance(uri, str) or not uri:
-        raise ConfigurationError("expected a URI such as 's3://bucket/prefix/name.parquet' or a local path")
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme in ("s3", "gs"):
-        if not parts.netloc:
-            raise ConfigurationError(f"{uri!r} names no bucket (expected {scheme}://BUCKET/...)")
-        if parts.query or parts.fragment:
-            raise ConfigurationError(f"{uri!r}: '?' and '#' are not allowed in artifact URIs")
-        return scheme, parts.netloc, unquote(parts.path).lstrip("/")
-    if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigurationError(f"file URIs must be local (file:///path); got {uri!r}")
-        return "file", "", unquote(parts.path)
-    if scheme and len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-        raise ConfigurationError(f"unsupported URI scheme {scheme!r} in {uri!r}: use s3://, gs://, file:// or a path")
-    return "file", "", uri
-
-
 def _format_of(path: str, uri: str) -> tuple[str, StorageFormat]:
     stem, ext = posixpath.splitext(path)
     fmt = _EXTENSIONS.get(ext.lower())
@@ -121,7 +108,7 @@ def parse_artifact_uri(uri: str) -> ArtifactURI:
     Raises:
         ConfigurationError: An unsupported scheme, no bucket, or no ``.parquet``/``.csv`` extension.
     """
-    scheme, bucket, path = _split(uri)
+    scheme, bucket, path = split_uri(uri)
     stem, fmt = _format_of(path, uri)
     if scheme == "file":
         file = Path(stem + "." + fmt.value).expanduser().absolute()
@@ -140,7 +127,7 @@ def parse_location_uri(uri: str) -> LocationURI:
     Raises:
         ConfigurationError: An unsupported scheme or no bucket.
     """
-    scheme, bucket, path = _split(uri)
+    scheme, bucket, path = split_uri(uri)
     if scheme == "file":
         directory = Path(path).expanduser().absolute()
         return LocationURI("file", directory.as_uri())
@@ -152,7 +139,7 @@ def is_directory_like(uri: str) -> bool:
     """True when ``uri`` names a place rather than one artifact: a trailing ``/``, or a local directory."""
     if uri.endswith("/"):
         return True
-    scheme, _, path = _split(uri)
+    scheme, _, path = split_uri(uri)
     return scheme == "file" and os.path.isdir(Path(path).expanduser())
 
 
