@@ -38,8 +38,9 @@ demo: $(VENV)/.installed
 lint: install-dev
 	$(VENV)/bin/ruff check clinops_async tests $(wildcard benchmarks/*.py)
 
+# mypy --strict on the package and on the tests.
 typecheck: install-dev
-	$(VENV)/bin/mypy clinops_async
+	$(VENV)/bin/mypy clinops_async tests
 
 unit: install-dev tools
 	$(PY) -m pytest

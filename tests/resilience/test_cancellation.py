@@ -122,7 +122,7 @@ async def test_cancelled_multipart_start_aborts_the_upload_it_created(moto: Serv
                                         retry=RetryConfig(max_attempts=2, initial_backoff=0.01)) as store:
             await store.exists("x")
 
-            async def when_stalled(interrupt: Callable[[], None]) -> None:
+            async def when_stalled(interrupt: Callable[[], object]) -> None:
                 # The proxy runs its own loop in another thread: its state is polled, not awaited.
                 while proxy.applied != ["stall"]:  # noqa: ASYNC110 - the start is being held
                     await asyncio.sleep(0.01)

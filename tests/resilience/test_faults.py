@@ -137,7 +137,7 @@ def faulty(request: pytest.FixtureRequest, emitted: Emitted) -> Iterator[Faulty]
     else:
         server = request.getfixturevalue("gcs_emulator" if request.param == "gcs-emulator" else "fake_gcs")
         env, flavor = GCSEnv(request.param, server.url), "gcs"
-    with FaultProxy(env.endpoint, flavor=flavor) as proxy:  # type: ignore[attr-defined]
+    with FaultProxy(env.endpoint, flavor=flavor) as proxy:
         yield Faulty(env, proxy)
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from clinops_async import IntegrityError, RetryConfig, TransferConfig, TransientStoreError
 from clinops_async._stores.core import AsyncPipelineStore
-from tests.support.fault_proxy import FaultProxy, s3_error
+from tests.support.fault_proxy import ErrorAnswer, FaultProxy, s3_error
 from tests.support.frames import icu_windows, wide_frame
 from tests.support.servers import Server
 from tests.support.store_envs import S3Env
@@ -47,7 +47,7 @@ def is_get(r: web.Request) -> bool:
 @pytest.mark.parametrize("fault", [s3_error("SlowDown", 503), s3_error("InternalError", 500),
                                    s3_error("Throttling", 429)], ids=["503-slowdown", "500", "429"])
 async def test_throttling_and_5xx_are_retried_and_the_artifact_lands_once(
-    s3: S3Env, proxy: FaultProxy, fault: dict[str, object]
+    s3: S3Env, proxy: FaultProxy, fault: ErrorAnswer
 ) -> None:
     df = icu_windows(stays=2, hours=5)
     proxy.add("status", is_put, times=2, **fault)

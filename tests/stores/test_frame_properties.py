@@ -28,7 +28,7 @@ from tests.support.store_envs import S3Env
 
 SENTINEL = pd.DataFrame({"kept": [1, 2, 3]})
 
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=12)
+names = st.text(st.characters(exclude_categories=["Cs"]), min_size=0, max_size=12)
 floats = st.floats(allow_nan=True, allow_infinity=True)
 timestamps = st.one_of(
     st.just(pd.Timestamp.min), st.just(pd.Timestamp.max), st.just(pd.NaT),

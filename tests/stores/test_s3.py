@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 import anyio
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pandas as pd
 import pytest
 

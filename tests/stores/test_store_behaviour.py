@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -38,7 +40,7 @@ async def test_datetime_index_frequency_survives(store_env: StoreEnv) -> None:
         await store.upload(df, "series")
         out = await store.download("series")
     pd.testing.assert_frame_equal(out, df)
-    assert out.index.freqstr == "h"
+    assert isinstance(out.index, pd.DatetimeIndex) and out.index.freqstr == "h"
 
 
 async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: StoreEnv) -> None:
@@ -210,7 +212,7 @@ async def test_corrupted_bytes_raise_integrity_error(store_env: StoreEnv) -> Non
 async def test_bulk_results_are_per_item(store_env: StoreEnv) -> None:
     frames = {f"batch/{i}": icu_windows(stays=1, hours=2, seed=i) for i in range(20)}
     frames_with_bad = {**frames, "batch/bad": pd.DataFrame({"m": [1, "x"]})}
-    seen: list[tuple[str, int, int]] = []
+    seen: list[tuple[str, int, int | None]] = []
     async with store_env.make() as store:
         result = await store.upload_many(
             frames_with_bad, concurrency=4, progress=lambda o, done, total: seen.append((o.name, done, total))
@@ -316,7 +318,7 @@ async def test_upload_many_consumes_an_iterator_lazily(store_env: StoreEnv) -> N
     pulled = 0
     in_flight_max = 0
 
-    def frames():  # type: ignore[no-untyped-def]
+    def frames() -> Iterator[tuple[str, pd.DataFrame]]:
         nonlocal pulled
         for i in range(30):
             pulled += 1
