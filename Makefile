@@ -35,8 +35,12 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) -m clinops_async.demo
 
+# ruff; the import contracts in pyproject.toml ([tool.importlinter]: layers, independent backends, no
+# cycles); the style guide's size limits (modules 500 lines, functions 60).
 lint: install-dev
 	$(VENV)/bin/ruff check clinops_async tests $(wildcard benchmarks/*.py)
+	$(VENV)/bin/lint-imports
+	$(PY) tools/check_sizes.py clinops_async
 
 # mypy --strict on the package and on the tests.
 typecheck: install-dev
