@@ -181,6 +181,7 @@ def test_page_examples_run(page: str) -> None:
     assert ran, f"{page}: every block is marked not-run"
 
 
+@pytest.mark.slow  # a whole documented shell session, one subprocess per command
 @pytest.mark.parametrize("page", SHELL_PAGES)
 @pytest.mark.usefixtures("servers")
 def test_page_shell_examples_run(page: str, tmp_path: Path) -> None:

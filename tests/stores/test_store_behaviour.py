@@ -53,7 +53,7 @@ async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: S
         assert await store.list_artifacts() == ["vitals"]
 
 
-@pytest.mark.parametrize("size", ["small", "ranged"])
+@pytest.mark.parametrize("size", ["small", pytest.param("ranged", marks=pytest.mark.slow)])
 async def test_downloaded_frames_can_be_changed_in_place(store_env: StoreEnv, size: str) -> None:
     # Arrow hands some columns to pandas without a copy, as read-only views; a user who sets a cell
     # or adds to a column in place must not get "assignment destination is read-only".
@@ -92,6 +92,7 @@ async def test_list_artifacts_returns_sorted_relative_names(store_env: StoreEnv)
             assert (await store.download(name)).equals(df)
 
 
+@pytest.mark.slow  # 1,050 artifacts, to cross the 1,000-key page
 async def test_list_artifacts_reads_every_page(store_env: StoreEnv) -> None:
     df = pd.DataFrame({"a": [1]})
     async with store_env.make("many") as store:
