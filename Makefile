@@ -52,7 +52,7 @@ unit: install-dev tools
 test: lint typecheck unit
 
 # The edit-test loop: every test not marked slow (no 200 MB artifacts, soak, long fault and property
-# runs or whole subprocess sessions); about a third of the full run (docs/development.md, "Checks").
+# runs or whole subprocess sessions); about half the CPU time of the full run (docs/development.md).
 # `make test` still runs everything.
 test-fast: install-dev tools
 	$(PY) -m pytest -m "not slow"
