@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint typecheck unit install install-dev tools bench bench-quick sweep docs soak clean
+.PHONY: demo test test-fast lint typecheck unit install install-dev tools bench bench-quick sweep docs soak clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,20 +35,31 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) -m clinops_async.demo
 
+# ruff; the import contracts in pyproject.toml ([tool.importlinter]: layers, independent backends, no
+# cycles); the style guide's size limits (modules 500 lines, functions 60).
 lint: install-dev
 	$(VENV)/bin/ruff check clinops_async tests $(wildcard benchmarks/*.py)
+	$(VENV)/bin/lint-imports
+	$(PY) tools/check_sizes.py clinops_async
 
+# mypy --strict on the package and on the tests.
 typecheck: install-dev
-	$(VENV)/bin/mypy clinops_async
+	$(VENV)/bin/mypy clinops_async tests
 
 unit: install-dev tools
 	$(PY) -m pytest
 
 test: lint typecheck unit
 
+# The edit-test loop: every test not marked slow (no 200 MB artifacts, soak, long fault and property
+# runs or whole subprocess sessions); about half the CPU time of the full run (docs/development.md).
+# `make test` still runs everything.
+test-fast: install-dev tools
+	$(PY) -m pytest -m "not slow"
+
 # The long soak: 2,000 artifacts in bulk while 5% of requests fail (make test runs a 300-artifact one).
 soak: install-dev
-	CLINOPS_SOAK_ARTIFACTS=2000 $(PY) -m pytest tests/resilience/test_soak.py
+	CLINOPS_SOAK_ARTIFACTS=2000 $(PY) -m pytest --timeout=1800 tests/resilience/test_soak.py
 
 # The documentation site, offline, into site/ (warnings fail the build).
 $(VENV)/.installed-docs: pyproject.toml | $(PY)

@@ -112,6 +112,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("store_env") if callspec is not None else None
+        if backend is None:
+            continue
         mark = BACKEND_GAPS.get((getattr(item, "originalname", item.name), backend))
         if mark is not None:
             item.add_marker(mark)

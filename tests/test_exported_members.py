@@ -20,7 +20,8 @@ def test_orchestrate_keeps_the_documented_names() -> None:
     for name in ("GCSPipelineStore", "S3PipelineStore", "StepFunctionsPipeline", "PipelineStep", "StorageFormat"):
         assert name in clinops_async.orchestrate.__all__
         assert getattr(clinops_async.orchestrate, name) is getattr(clinops_async, name)
-    assert clinops_async.orchestrate.StorageFormat.PARQUET == "parquet"
+    parquet: str = clinops_async.orchestrate.StorageFormat.PARQUET  # a str enum: its members are strings
+    assert parquet == "parquet"
     assert clinops_async.orchestrate.StorageFormat.CSV.value == "csv"
 
 

@@ -105,6 +105,7 @@ def test_after_fork_parent_facades_refuse_and_new_ones_work(tmp_path: Path) -> N
     assert done.stdout.strip() == "ok"
 
 
+@pytest.mark.slow  # a fresh interpreter held mid-upload at a proxy, then interrupted
 def test_ctrl_c_during_upload_aborts_the_multipart_upload(moto: Server) -> None:
     s3 = S3Env(moto.url)
     with FaultProxy(moto.url) as proxy:

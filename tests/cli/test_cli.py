@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -154,7 +155,7 @@ def test_cp_converts_to_csv_by_extension_and_head_shows_rows(s3: S3Env, env: dic
 
     dumped = invoke(env, "cat", "-o", "csv", csv_uri)
     assert dumped.exit_code == 0
-    assert len(pd.read_csv(pd.io.common.StringIO(dumped.stdout))) == 20
+    assert len(pd.read_csv(io.StringIO(dumped.stdout))) == 20
 
 
 def test_info_text_and_json(s3: S3Env, env: dict[str, str], tmp_path: Path) -> None:

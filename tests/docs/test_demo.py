@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.servers import ROOT
 
 
+@pytest.mark.slow  # starts every local server in a subprocess
 def test_demo_tour_runs_every_leg(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "clinops_async.demo", "--root", str(tmp_path / "store"),

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.servers import ROOT
 
 DOC = ROOT / "docs" / "cli.md"
@@ -20,6 +22,7 @@ def examples() -> str:
     return found.group(1)
 
 
+@pytest.mark.slow  # a whole documented shell session, one subprocess per command
 def test_documented_examples_run_as_written(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

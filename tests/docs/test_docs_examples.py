@@ -105,7 +105,7 @@ def servers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp
     page: str = request.node.callspec.params["page"]
     text = (ROOT / page).read_text(encoding="utf-8")
     moto = request.getfixturevalue("moto")
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN", "AWS_PROFILE", "AWS_SESSION_TOKEN",
@@ -181,6 +181,7 @@ def test_page_examples_run(page: str) -> None:
     assert ran, f"{page}: every block is marked not-run"
 
 
+@pytest.mark.slow  # a whole documented shell session, one subprocess per command
 @pytest.mark.parametrize("page", SHELL_PAGES)
 @pytest.mark.usefixtures("servers")
 def test_page_shell_examples_run(page: str, tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def test_positional_fields_keep_the_original_order() -> None:
     )
     assert PipelineStep("B", lambda_arn("f")).parameters == {}
     with pytest.raises(TypeError):
-        PipelineStep("A", lambda_arn("f"), {}, 1, 60, "c", ["States.ALL"])  # type: ignore[misc]
+        PipelineStep("A", lambda_arn("f"), {}, 1, 60, "c", ["States.ALL"])  # type: ignore[call-arg]
 
 
 _RETRY_AND_CATCH = [
@@ -547,7 +547,9 @@ def test_names_with_a_forbidden_character_are_refused(head: str, bad: str, tail:
 
 def test_mermaid_draws_steps_retries_catches_and_fan_out() -> None:
     pipeline = documented_pipeline()
-    pipeline.steps[0].catch = "Notify"
+    ingest = pipeline.steps[0]
+    assert isinstance(ingest, PipelineStep)
+    ingest.catch = "Notify"
     pipeline.add_step(
         MapStep(
             "PerArtifact",
@@ -601,7 +603,12 @@ def _client_error(code: str, status: int, message: str = "") -> Exception:
     from botocore.exceptions import ClientError
 
     return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "RequestId": "synthetic", "HostId": "", "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0,
+            },
+        },
         "StartExecution",
     )
 
@@ -670,7 +677,9 @@ def _charts() -> dict[str, str]:
 
 def test_mermaid_parses_with_mermaid_itself(mermaid_parser: MermaidParser) -> None:
     pipeline = documented_pipeline()
-    pipeline.steps[0].catch = "Notify"
+    ingest = pipeline.steps[0]
+    assert isinstance(ingest, PipelineStep)
+    ingest.catch = "Notify"
     pipeline.add_step(
         MapStep(
             "PerArtifact",

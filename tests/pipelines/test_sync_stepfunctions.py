@@ -120,7 +120,7 @@ def test_the_documented_account_id_fails_in_one_clear_line(namespace: dict[str, 
 
 
 def test_duplicate_step_is_a_value_error() -> None:
-    from clinops_async.orchestrate import PipelineStep, StepFunctionsPipeline  # type: ignore[attr-defined]
+    from clinops_async.orchestrate import PipelineStep, StepFunctionsPipeline
 
     with StepFunctionsPipeline("p", ROLE) as pipeline:
         assert pipeline.add_step(PipelineStep("A", lambda_arn("a"))) is pipeline

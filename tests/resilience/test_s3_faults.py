@@ -10,7 +10,7 @@ from aiohttp import web
 
 from clinops_async import IntegrityError, RetryConfig, TransferConfig, TransientStoreError
 from clinops_async._stores.core import AsyncPipelineStore
-from tests.support.fault_proxy import FaultProxy, s3_error
+from tests.support.fault_proxy import ErrorAnswer, FaultProxy, s3_error
 from tests.support.frames import icu_windows, wide_frame
 from tests.support.servers import Server
 from tests.support.store_envs import S3Env
@@ -44,10 +44,13 @@ def is_get(r: web.Request) -> bool:
     return r.method == "GET"
 
 
-@pytest.mark.parametrize("fault", [s3_error("SlowDown", 503), s3_error("InternalError", 500),
-                                   s3_error("Throttling", 429)], ids=["503-slowdown", "500", "429"])
+@pytest.mark.parametrize("fault", [
+    pytest.param(s3_error("SlowDown", 503), id="503-slowdown"),
+    pytest.param(s3_error("InternalError", 500), id="500", marks=pytest.mark.slow),  # the 503 path again
+    pytest.param(s3_error("Throttling", 429), id="429", marks=pytest.mark.slow),
+])
 async def test_throttling_and_5xx_are_retried_and_the_artifact_lands_once(
-    s3: S3Env, proxy: FaultProxy, fault: dict[str, object]
+    s3: S3Env, proxy: FaultProxy, fault: ErrorAnswer
 ) -> None:
     df = icu_windows(stays=2, hours=5)
     proxy.add("status", is_put, times=2, **fault)
@@ -124,6 +127,7 @@ async def test_column_projection_moves_only_the_footer_and_needed_chunks(s3: S3E
     assert moved < size / 10
 
 
+@pytest.mark.slow  # projects a damaged 16 MB artifact column by column
 async def test_projection_of_damaged_column_chunk_raises_integrity_error(s3: S3Env) -> None:
     df = wide_frame(20_000, 100)
     async with s3.make() as store:

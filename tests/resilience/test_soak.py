@@ -22,6 +22,8 @@ ARTIFACTS = int(os.environ.get("CLINOPS_SOAK_ARTIFACTS", "300"))
 ROUNDS = 6
 FAILURE_RATE = 0.05
 
+pytestmark = pytest.mark.slow
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:

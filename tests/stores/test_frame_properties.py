@@ -28,7 +28,7 @@ from tests.support.store_envs import S3Env
 
 SENTINEL = pd.DataFrame({"kept": [1, 2, 3]})
 
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=12)
+names = st.text(st.characters(exclude_categories=["Cs"]), min_size=0, max_size=12)
 floats = st.floats(allow_nan=True, allow_infinity=True)
 timestamps = st.one_of(
     st.just(pd.Timestamp.min), st.just(pd.Timestamp.max), st.just(pd.NaT),
@@ -116,12 +116,14 @@ def s3_store(moto_server: Server) -> Iterator[tuple[Any, Any]]:
         yield store, lambda: {k: s3.get_bytes(k) for k in s3.keys()}
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(df=frames())
 def test_local_frames_round_trip_or_fail_typed_before_io(local_store: tuple[Any, Any], df: pd.DataFrame) -> None:
     check(*local_store, df)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(df=frames())
 def test_s3_frames_round_trip_or_fail_typed_before_io(s3_store: tuple[Any, Any], df: pd.DataFrame) -> None:
@@ -129,7 +131,10 @@ def test_s3_frames_round_trip_or_fail_typed_before_io(s3_store: tuple[Any, Any],
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"])
-@pytest.mark.parametrize("shape", ["10000-columns", "empty", "zero-columns", "duplicates", "non-string"])
+@pytest.mark.parametrize(
+    "shape",
+    [pytest.param("10000-columns", marks=pytest.mark.slow), "empty", "zero-columns", "duplicates", "non-string"],
+)
 def test_edge_shapes(request: pytest.FixtureRequest, backend: str, shape: str) -> None:
     store, keys = request.getfixturevalue(f"{backend}_store")
     if shape == "10000-columns":
@@ -162,6 +167,7 @@ def _streamed(df: pd.DataFrame) -> bytes:
     return whole
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(df=frames())
 def test_streamed_encoding_matches_whole_encoding(df: pd.DataFrame) -> None:
@@ -190,6 +196,7 @@ def _row_groups_of(data: Any, rows: int) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(df=frames(), split=st.booleans())
 def test_decoding_while_releasing_the_buffer_gives_the_same_frame(df: pd.DataFrame, split: bool) -> None:

@@ -10,7 +10,7 @@ import traceback
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 import anyio
@@ -85,7 +85,12 @@ def through(env: GCSEnv, proxy: TcpProxy, **options: Any) -> AsyncGCSPipelineSto
     return AsyncGCSPipelineStore(env.bucket, emulator_host=proxy.url, **options)
 
 
-LARGE = {"compression": "none", "transfer": TransferConfig(multipart_threshold=MiB)}
+class StoreOptions(TypedDict):
+    compression: str
+    transfer: TransferConfig
+
+
+LARGE = StoreOptions(compression="none", transfer=TransferConfig(multipart_threshold=MiB))
 QUICK_RETRY = RetryConfig(max_attempts=3, initial_backoff=0.0)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,6 +66,7 @@ async def test_upload_sends_crc32c_and_records_counts(s3: S3Env) -> None:
     assert head["ContentType"] == "application/octet-stream"
 
 
+@pytest.mark.slow
 async def test_200_mb_artifact_goes_through_concurrent_multipart(s3: S3Env) -> None:
     df = wide_frame(270_000, 100)  # ~200 MB of float64 Parquet
     transfer = TransferConfig(multipart_threshold=16 * MiB, part_size=16 * MiB, max_concurrency=8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -38,7 +40,7 @@ async def test_datetime_index_frequency_survives(store_env: StoreEnv) -> None:
         await store.upload(df, "series")
         out = await store.download("series")
     pd.testing.assert_frame_equal(out, df)
-    assert out.index.freqstr == "h"
+    assert isinstance(out.index, pd.DatetimeIndex) and out.index.freqstr == "h"
 
 
 async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: StoreEnv) -> None:
@@ -51,7 +53,7 @@ async def test_csv_format_uses_csv_extension_and_round_trips_values(store_env: S
         assert await store.list_artifacts() == ["vitals"]
 
 
-@pytest.mark.parametrize("size", ["small", "ranged"])
+@pytest.mark.parametrize("size", ["small", pytest.param("ranged", marks=pytest.mark.slow)])
 async def test_downloaded_frames_can_be_changed_in_place(store_env: StoreEnv, size: str) -> None:
     # Arrow hands some columns to pandas without a copy, as read-only views; a user who sets a cell
     # or adds to a column in place must not get "assignment destination is read-only".
@@ -90,6 +92,7 @@ async def test_list_artifacts_returns_sorted_relative_names(store_env: StoreEnv)
             assert (await store.download(name)).equals(df)
 
 
+@pytest.mark.slow  # 1,050 artifacts, to cross the 1,000-key page
 async def test_list_artifacts_reads_every_page(store_env: StoreEnv) -> None:
     df = pd.DataFrame({"a": [1]})
     async with store_env.make("many") as store:
@@ -256,7 +259,7 @@ async def test_corrupted_bytes_raise_integrity_error(store_env: StoreEnv) -> Non
 async def test_bulk_results_are_per_item(store_env: StoreEnv) -> None:
     frames = {f"batch/{i}": icu_windows(stays=1, hours=2, seed=i) for i in range(20)}
     frames_with_bad = {**frames, "batch/bad": pd.DataFrame({"m": [1, "x"]})}
-    seen: list[tuple[str, int, int]] = []
+    seen: list[tuple[str, int, int | None]] = []
     async with store_env.make() as store:
         result = await store.upload_many(
             frames_with_bad, concurrency=4, progress=lambda o, done, total: seen.append((o.name, done, total))
@@ -362,7 +365,7 @@ async def test_upload_many_consumes_an_iterator_lazily(store_env: StoreEnv) -> N
     pulled = 0
     in_flight_max = 0
 
-    def frames():  # type: ignore[no-untyped-def]
+    def frames() -> Iterator[tuple[str, pd.DataFrame]]:
         nonlocal pulled
         for i in range(30):
             pulled += 1

@@ -32,11 +32,12 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import aiohttp
 from aiohttp import web
 
-__all__ = ["Fault", "FaultProxy", "gcs_error", "s3_error"]
+__all__ = ["ErrorAnswer", "Fault", "FaultOptions", "FaultProxy", "gcs_error", "s3_error"]
 
 Match = Callable[[web.Request], bool]
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
@@ -50,6 +51,23 @@ class Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 30.0
+
+
+class FaultOptions(TypedDict, total=False):
+    """What ``FaultProxy.add`` passes on to a ``Fault`` besides its kind and match."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    delay: float
+
+
+class ErrorAnswer(TypedDict):
+    """An error answer a server would give: ``proxy.add("status", **s3_error("SlowDown", 503))``."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
 
 
 #: Faults a retrying client rides out; what ``randomly`` picks from by default.
@@ -90,10 +108,10 @@ class FaultProxy:
         self._loop.call_soon_threadsafe(self._stop_event.set)
         self._thread.join(10)
 
-    def add(self, kind: str, match: Match | None = None, *, times: int = 1, **kwargs: object) -> None:
+    def add(self, kind: str, match: Match | None = None, *, times: int = 1, **options: Unpack[FaultOptions]) -> None:
         with self._lock:
             for _ in range(times):
-                self.faults.append(Fault(kind, match or (lambda r: True), **kwargs))  # type: ignore[arg-type]
+                self.faults.append(Fault(kind, match or (lambda r: True), **options))
 
     def randomly(
         self, p: float, *, seed: int, kinds: tuple[str, ...] = TRANSIENT_KINDS, match: Match | None = None
@@ -104,7 +122,7 @@ class FaultProxy:
             self._p, self._kinds = p, kinds
             self._random_match = match or (lambda r: True)
 
-    def error(self, status: int) -> dict[str, object]:
+    def error(self, status: int) -> ErrorAnswer:
         """An error answer shaped like the server's: ``proxy.add("status", **proxy.error(503))``."""
         if self.flavor == "gcs":
             return gcs_error(status)
@@ -126,7 +144,7 @@ class FaultProxy:
                 kind = self._random.choice(self._kinds)
                 status = self._random.choice((500, 503, 429))
                 self.applied.append(kind)
-                return Fault(kind, self._random_match, **self.error(status))  # type: ignore[arg-type]
+                return Fault(kind, self._random_match, **self.error(status))
         return None
 
     def _run(self) -> None:
@@ -217,12 +235,12 @@ class FaultProxy:
             return web.Response(status=upstream.status, body=payload, headers=out_headers)
 
 
-def s3_error(code: str, status: int) -> dict[str, object]:
+def s3_error(code: str, status: int) -> ErrorAnswer:
     body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected</Message></Error>'
     return {"status": status, "body": body.encode(), "headers": {"Content-Type": "application/xml"}}
 
 
-def gcs_error(status: int) -> dict[str, object]:
+def gcs_error(status: int) -> ErrorAnswer:
     """A GCS JSON-API error answer."""
     body = json.dumps({"error": {"code": status, "message": "injected", "errors": [{"reason": "backendError"}]}})
     return {"status": status, "body": body.encode(), "headers": {"Content-Type": "application/json"}}

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 
 from clinops_async import AsyncS3PipelineStore
 from clinops_async._stores.core import AsyncPipelineStore
