@@ -27,6 +27,7 @@ from clinops_async._pipelines.steps import (
     PassStep,
     PipelineStep,
     S3Prefix,
+    Step,
     WaitStep,
 )
 from clinops_async._pipelines.validate import check_resource_name
@@ -223,7 +224,7 @@ def test_step_reprs_list_the_fields_in_order() -> None:
                          "result_path=None, catch='Notify', catch_on=('States.ALL',), "
                          "catch_result_path='$.error')")
     with pytest.raises(TypeError):
-        ParallelStep("Both", [[PassStep("A")]], "c", 1)  # type: ignore[misc]
+        ParallelStep("Both", [[PassStep("A")]], "c", 1)  # type: ignore[call-arg]
 
 
 def test_catch_and_handlers() -> None:
@@ -697,7 +698,7 @@ def test_mermaid_parses_with_mermaid_itself(mermaid_parser: MermaidParser) -> No
 def test_every_step_still_renders_its_own_state() -> None:
     # render() was public on every step in 0.1.0; it gives the state the definition holds for it.
     lam = "arn:aws:lambda:us-east-1:123456789012:function:f"
-    steps = [
+    steps: list[Step] = [
         PipelineStep("Task", lam), WaitStep(name="Pause", seconds=5), PassStep(name="Mark", result={"ok": True}),
         ParallelStep(name="Both", branches=[[PipelineStep("A", lam)], [PipelineStep("B", lam)]]),
         MapStep(name="Each", steps=[PipelineStep("Item", lam)], items_path="$.items"),

@@ -187,7 +187,9 @@ EXACT_DTYPES = {
     "zoned timestamp categories": pd.Categorical(
         pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-01"]).tz_localize("Europe/Oslo")
     ),
-    "seconds": pd.Series(pd.to_datetime(["2024-01-01 10:00:01", None, "2024-01-02 00:00:00"])).astype("datetime64[s]"),
+    "seconds": pd.to_datetime(pd.Series(["2024-01-01 10:00:01", None, "2024-01-02 00:00:00"])).astype(
+        "datetime64[s]"
+    ),
     "zoned seconds": pd.Series(pd.to_datetime(["2024-01-01 10:00:01"] * 3)).dt.tz_localize("UTC").astype(
         "datetime64[s, UTC]"
     ),
