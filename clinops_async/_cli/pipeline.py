@@ -309,10 +309,24 @@ def stop(ctx: click.Context, file: str, execution: str | None, error: str | None
     async def work(built: AsyncStepFunctionsPipeline) -> ExecutionResult:
         arn = await _pick_execution(built, execution, running=True)
         await built.stop(arn, error=error, cause=cause)
-        return await built.describe(arn)
+        return await _settled(built, arn)
 
     result = _with_pipeline(state, spec, work)
     if as_json:
         emit_json(_result_json(result))
     else:
         click.echo(f"stopped {result.execution_arn} ({result.status})")
+
+
+#: How long ``stop`` waits for a stopped execution to leave RUNNING before it reports its status.
+_STOP_SETTLE_SECONDS = 10.0
+
+
+async def _settled(built: AsyncStepFunctionsPipeline, arn: str) -> ExecutionResult:
+    """The execution's status once the stop has taken effect: AWS reports ABORTED at once, but a
+    service that stops executions asynchronously (moto's interpreter) may still say RUNNING."""
+    with anyio.move_on_after(_STOP_SETTLE_SECONDS):
+        while (result := await built.describe(arn)).status == "RUNNING":
+            await anyio.sleep(0.1)
+        return result
+    return await built.describe(arn)
