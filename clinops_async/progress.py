@@ -214,15 +214,18 @@ class ProgressBar:
     def __call__(self, done: int, total: int, /) -> None: ...
 
     @overload
-    def __call__(self, outcome: TransferOutcome[Any], done: int, total: int, /) -> None: ...
+    def __call__(self, outcome: TransferOutcome[Any], done: int, total: int | None, /) -> None: ...
 
     def __call__(self, *args: Any) -> None:
         """``bar(bytes_done, bytes_total)`` or ``bar(outcome, done, total)``: what the stores call."""
         if len(args) == 2:
             self._update_bytes(self._single, int(args[0]), int(args[1]))
         elif len(args) == 3:
-            outcome = args[0]
-            self._update_items(int(args[1]), int(args[2]), failed=not getattr(outcome, "ok", True))
+            outcome, done, total = args
+            # A bulk transfer over an iterator does not know its length: total is None until it ends.
+            self._update_items(
+                int(done), None if total is None else int(total), failed=not getattr(outcome, "ok", True)
+            )
         else:
             raise TypeError("a progress bar is called as bar(done, total) or bar(outcome, done, total)")
 
@@ -252,6 +255,11 @@ class ProgressBar:
             self._items_total = total
             if self._started:
                 self._progress.update(self._ensure_items(), total=total)
+
+    @property
+    def done(self) -> int:
+        """How many artifacts were reported as finished, failed ones included."""
+        return self._items_done
 
     @property
     def failed(self) -> int:

@@ -37,11 +37,21 @@ def test_blocking_bulk_transfer_counts_artifacts_and_failures(tmp_path: Path) ->
     with LocalPipelineStore(tmp_path) as store:
         store.upload_many(frames)
         with ProgressBar("download", console=console, enabled=True) as bar:
-            # ProgressBar types bar(outcome, done, total) with total: int, but the stores pass None for
-            # an iterator of unknown length (and the bar then fails on int(None)); a list has a length.
-            result = store.download_many([*frames, "missing"], progress=bar)  # type: ignore[arg-type]
+            result = store.download_many([*frames, "missing"], progress=bar)
     assert len(result.failed) == 1 and bar.failed == 1
     assert "download (1 failed)" in out.getvalue() and "6/6" in out.getvalue()
+
+
+def test_bulk_upload_of_an_iterator_of_unknown_length_is_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A generator has no length: the stores report total=None, and the bar counts what finished.
+    console, _ = terminal()
+    pairs = ((f"g{i}", icu_windows(stays=1, hours=2, seed=i)) for i in range(4))
+    with LocalPipelineStore(tmp_path) as store, ProgressBar("upload", console=console, enabled=True) as bar:
+        store.upload_many(pairs, progress=bar)
+    assert bar.done == 4 and bar.failed == 0
+    assert not [r for r in caplog.records if "progress callback raised" in r.getMessage()]
 
 
 def test_silent_when_the_output_is_not_a_terminal(tmp_path: Path) -> None:
