@@ -318,15 +318,16 @@ def stop(ctx: click.Context, file: str, execution: str | None, error: str | None
         click.echo(f"stopped {result.execution_arn} ({result.status})")
 
 
-#: How long ``stop`` waits for a stopped execution to leave RUNNING before it reports its status.
-_STOP_SETTLE_SECONDS = 10.0
+#: How often, and how far apart, ``stop`` reads a stopped execution's status until it leaves RUNNING.
+_STOP_READS, _STOP_READ_INTERVAL = 100, 0.1
 
 
 async def _settled(built: AsyncStepFunctionsPipeline, arn: str) -> ExecutionResult:
     """The execution's status once the stop has taken effect: AWS reports ABORTED at once, but a
     service that stops executions asynchronously (moto's interpreter) may still say RUNNING."""
-    with anyio.move_on_after(_STOP_SETTLE_SECONDS):
-        while (result := await built.describe(arn)).status == "RUNNING":
-            await anyio.sleep(0.1)
-        return result
+    for _ in range(_STOP_READS):
+        result = await built.describe(arn)
+        if result.status != "RUNNING":
+            return result
+        await anyio.sleep(_STOP_READ_INTERVAL)
     return await built.describe(arn)
