@@ -161,14 +161,13 @@ async def _read_plan(
     footer_start = await read_footer(source, view, len(head))
     if footer_start is None:
         raise SerializationError(f"{source.uri} is not a readable Parquet file (damaged or another format)")
+    tail = bytes(view[footer_start:])
     try:
         plan = await anyio.to_thread.run_sync(lambda: plan_read(mirror, columns, expression, source.uri))
     except ConfigurationError:
         raise
     except (pa.ArrowException, OSError, ValueError):
         raise SerializationError(f"{source.uri} is not a readable Parquet file (damaged or another format)") from None
-    tail = bytes(view[footer_start:])
-    view.release()
     return plan, footer_start, tail
 
 
@@ -198,10 +197,9 @@ async def _read_window(
                 view, columns=columns, expression=expression, uri=source.uri, row_groups=window, with_index=with_index
             )
 
-    try:
-        return await anyio.to_thread.run_sync(decode)
-    finally:
-        view.release()
+    # Not released here: a decoded column may be a zero-copy view of the mirror, which then lives
+    # exactly as long as the batches cut from it.
+    return await anyio.to_thread.run_sync(decode)
 
 
 def _convert(batch: pa.RecordBatch, result_type: ResultKind) -> Any:

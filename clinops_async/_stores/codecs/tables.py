@@ -106,9 +106,11 @@ def encode_arrow(
     batches = data.to_batches() if isinstance(data, pa.Table) else data
     try:
         if parquet:
+            # List items keep the name Arrow gave them ("item"), so the schema comes back equal;
+            # every Parquet reader accepts that older naming of the list element.
             writer: Any = pq.ParquetWriter(
                 sink, data.schema, compression=None if compression == "none" else compression,
-                write_page_checksum=True,
+                write_page_checksum=True, use_compliant_nested_type=False,
             )
         else:
             writer = pacsv.CSVWriter(sink, data.schema)
