@@ -241,6 +241,5 @@ def test_blocking_iter_batches_is_a_plain_iterator(tmp_path: Path) -> None:
         batches = store.iter_batches("x", batch_rows=4)
         assert not hasattr(batches, "__aiter__")
         assert [len(b) for b in batches] == [4, 4, 2]
-        for batch in store.iter_batches("x", batch_rows=3):
-            break
-        assert batch["hr"].tolist() == [0, 1, 2]
+        first = next(store.iter_batches("x", batch_rows=3))
+        assert first["hr"].tolist() == [0, 1, 2]

@@ -115,9 +115,7 @@ class AsyncPipelineStore(LoopBound):
 
         Args:
             df: A pandas DataFrame (column names unique strings), a ``pyarrow.Table``, a
-                ``pyarrow.RecordBatchReader`` (consumed batch by batch into one artifact) or a
-                ``polars.DataFrame``. Arrow data comes back with its schema and metadata, polars
-                frames with their dtypes (``result_type`` of ``download``).
+                ``pyarrow.RecordBatchReader`` (consumed into one artifact) or a ``polars.DataFrame``.
             name: Artifact name relative to the store prefix, e.g. ``"features/windows_2024_01"``.
             overwrite: When False, never replace an existing artifact (an atomic conditional write).
             progress: Called as ``progress(bytes_sent, bytes_total)`` when the upload starts and
@@ -143,13 +141,11 @@ class AsyncPipelineStore(LoopBound):
         backend = await self._ready()
         uploader = Uploader(backend, self.transfer, self.retry_config)
         estimate = self._streaming_estimate(df, backend)
-        if estimate is not None:
-            request = put_request(
-                backend, key, self.format, size=estimate, crc=None, shape=df.shape, overwrite=overwrite
-            )
+        if estimate is not None and isinstance(df, pd.DataFrame):  # only pandas frames are streamed
+            shape = df.shape
+            request = put_request(backend, key, self.format, size=estimate, crc=None, shape=shape, overwrite=overwrite)
             await uploader.refuse_existing(request)
             try:
-                assert isinstance(df, pd.DataFrame)  # only a pandas frame is streamed (_streaming_estimate)
                 await StreamedUpload(uploader, request, df, compression=self.compression, counter=counter).run()
                 return request.uri
             except NoFullObjectChecksum:
@@ -213,21 +209,17 @@ class AsyncPipelineStore(LoopBound):
             columns: Only these columns (Parquet: the index comes too with pandas results). None for all.
             filters: Only the rows this keeps, as ``pyarrow.parquet.read_table(filters=...)`` takes
                 it: DNF tuples (``[("age", ">", 65)]``; a list of such lists ORs them) or a
-                ``pyarrow.compute`` expression (``pc.field("age") > 65``). A filter may use columns
-                that are not in ``columns``. On CSV artifacts it is applied after reading. A
-                default RangeIndex is numbered afresh in the result.
-            result_type: ``"pandas"`` (default) for the DataFrame stored, ``"arrow"`` for a
-                ``pyarrow.Table``, ``"polars"`` for a ``polars.DataFrame`` (needs the ``polars``
-                extra); the latter two are decoded without a detour through pandas.
+                ``pyarrow.compute`` expression, on any columns. CSV is filtered after reading.
+            result_type: ``"pandas"`` (default), ``"arrow"`` (a ``pyarrow.Table``) or ``"polars"``
+                (a ``polars.DataFrame``, the ``polars`` extra); the latter two without pandas.
             progress: Called as ``progress(bytes_received, bytes_total)`` as ranges arrive.
 
         Returns:
             The DataFrame or table, exactly as uploaded (Parquet).
 
         Raises:
-            ConfigurationError: Invalid name, columns, filters or result_type (before any I/O);
-                a requested column or a filter's column is not in the artifact, or a filter's
-                value is of the wrong type (after the footer, before any column chunk moves).
+            ConfigurationError: Invalid name, columns, filters or result_type (before any I/O); a
+                column or filter that does not fit the artifact (after the footer, before any chunk).
             ArtifactNotFoundError: No such artifact.
             IntegrityError: The bytes do not match their checksum; no data is returned.
             SerializationError: The stored bytes are not a readable artifact of this format.
@@ -238,10 +230,9 @@ class AsyncPipelineStore(LoopBound):
         expression = to_expression(filters)
         kind = codecs.check_result_kind(result_type)
         counter = ByteCounter(progress)
-        backend = await self._ready()
-        downloader = Downloader(backend, self.transfer, self.retry_config)
-        selective = cols is not None or expression is not None
-        if selective and self.format is StorageFormat.PARQUET and backend.supports_ranged_reads:
+        downloader = Downloader(backend := await self._ready(), self.transfer, self.retry_config)
+        ranged = self.format is StorageFormat.PARQUET and backend.supports_ranged_reads
+        if ranged and (cols is not None or expression is not None):
             data = await downloader.fetch_projected(key, cols, counter, expression)
         else:
             data = await downloader.fetch(key, counter)

@@ -134,7 +134,8 @@ async def test_arrow_and_polars_artifacts_read_as_pandas(store_env: StoreEnv) ->
         await store.upload(table, "a")
         await store.upload(pl.from_arrow(table), "p")
         pd.testing.assert_frame_equal(await store.download("a"), table.to_pandas())
-        pd.testing.assert_frame_equal(await store.download("p", columns=["t", "hr"]), table.select(["t", "hr"]).to_pandas())
+        from_polars = await store.download("p", columns=["t", "hr"])
+    pd.testing.assert_frame_equal(from_polars, table.select(["t", "hr"]).to_pandas())
 
 
 async def test_arrow_into_csv_and_back(store_env: StoreEnv) -> None:
