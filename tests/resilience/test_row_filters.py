@@ -144,3 +144,21 @@ async def test_iter_batches_stays_on_one_version(cloud: Cloud) -> None:
         with pytest.raises(TransientStoreError, match="replaced while it was being streamed"):
             async for _ in batches:
                 pass
+
+
+async def test_iter_batches_reads_a_bounded_number_of_row_groups_ahead(cloud: Cloud) -> None:
+    from clinops_async._stores.batches import READ_AHEAD_GROUPS
+
+    table = vitals()
+    metadata = await store_vitals(cloud, table)
+    async with cloud.through() as store:
+        before = cloud.proxy.response_bytes
+        batches = store.iter_batches("vitals", columns=["c3"], result_type="arrow")
+        first = await anext(batches)
+        moved = cloud.proxy.response_bytes - before
+        await batches.aclose()  # type: ignore[attr-defined]
+    assert first.column(0).to_pylist() == table.column("c3").to_pylist()[: first.num_rows]
+    window = sum(chunk_bytes(metadata, g, ["c3"]) for g in range(READ_AHEAD_GROUPS))
+    fixed = FIRST_READ + FOOTER_GUESS
+    assert moved <= fixed + window + SLACK, (moved, fixed, window)
+    assert moved < fixed + window + chunk_bytes(metadata, READ_AHEAD_GROUPS, ["c3"])

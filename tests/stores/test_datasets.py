@@ -325,3 +325,20 @@ def _parquet(table: pa.Table) -> bytes:
         for batch in table.to_batches(max_chunksize=GROUP_ROWS):
             writer.write_batch(batch)
     return sink.getvalue()
+
+
+async def test_a_damaged_page_stops_a_stream_with_integrity_error(store_env: StoreEnv) -> None:
+    from clinops_async import IntegrityError
+
+    table = grouped_table()
+    async with store_env.make() as store:
+        await store.upload(grouped_reader(table), "vitals")
+        stored = bytearray(store_env.get_bytes("vitals.parquet"))
+        metadata = pq.ParquetFile(io.BytesIO(bytes(stored))).metadata
+        chunk = metadata.row_group(4).column(table.schema.get_field_index("hr"))
+        start = min(chunk.data_page_offset, chunk.dictionary_page_offset or chunk.data_page_offset)
+        stored[start + chunk.total_compressed_size // 2] ^= 0xFF
+        store_env.put_bytes("vitals.parquet", bytes(stored), store_env.metadata("vitals.parquet"))
+        with pytest.raises(IntegrityError):
+            async for _ in store.iter_batches("vitals", columns=["hr"], result_type="arrow"):
+                pass
