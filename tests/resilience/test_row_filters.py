@@ -162,3 +162,22 @@ async def test_iter_batches_reads_a_bounded_number_of_row_groups_ahead(cloud: Cl
     fixed = FIRST_READ + FOOTER_GUESS
     assert moved <= fixed + window + SLACK, (moved, fixed, window)
     assert moved < fixed + window + chunk_bytes(metadata, READ_AHEAD_GROUPS, ["c3"])
+
+
+async def test_a_stream_cancelled_mid_read_leaves_the_store_usable(cloud: Cloud) -> None:
+    import anyio
+
+    table = vitals()
+    await store_vitals(cloud, table)
+    async with cloud.through() as store:
+        batches = store.iter_batches("vitals", columns=["c0"], result_type="arrow", batch_rows=ROWS)
+        await anext(batches)
+        await anext(batches)  # the first window (two row groups) is handed out; the next needs reads
+        cloud.proxy.add("stall", lambda r: r.method == "GET", delay=3.0)
+        with anyio.move_on_after(0.5) as scope:
+            await anext(batches)
+        assert scope.cancelled_caught
+        with pytest.raises(StopAsyncIteration):
+            await anext(batches)  # the cancelled stream is finished, not half-open
+        got = await store.download("vitals", columns=["c0"], filters=[("t", "<", 5)], result_type="arrow")
+    assert got.column("c0").to_pylist() == table.column("c0").to_pylist()[:5]
