@@ -45,6 +45,7 @@ READ_AHEAD_GROUPS = 2
 
 
 def check_batch_rows(batch_rows: object) -> int:
+    """``batch_rows`` when it is a positive integer; ConfigurationError (before any I/O) otherwise."""
     if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
         raise ConfigurationError(f"batch_rows must be a positive integer; got {batch_rows!r}")
     return batch_rows

@@ -141,25 +141,12 @@ def decode(
     """
     if fmt is StorageFormat.CSV:
         if result_type != "pandas":
-            table = read_csv_table(data, None if expression is not None else columns, uri)
-            if expression is not None:
-                check_filter(expression, table.schema, uri)
-                table = table.filter(expression)
-                table = table if columns is None else read_csv_columns(table, columns, uri)
-            return from_table(table, result_type)
+            return from_table(read_csv_table(data, columns, expression, uri), result_type)
         return _decode_csv_frame(data, columns, uri, expression)
     decoded = decode_parquet(
         data, columns=columns, uri=uri, release=release, expression=expression, pandas=result_type == "pandas"
     )
     return decoded if result_type == "pandas" else from_table(decoded, result_type)
-
-
-def read_csv_columns(table: pa.Table, columns: list[str], uri: str) -> pa.Table:
-    """``columns`` of a table read from CSV; ConfigurationError naming the artifact for a missing one."""
-    missing = [c for c in columns if c not in table.schema.names]
-    if missing:
-        raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
-    return table.select(columns)
 
 
 def _decode_csv_frame(data: Any, columns: list[str] | None, uri: str, expression: pc.Expression | None) -> pd.DataFrame:

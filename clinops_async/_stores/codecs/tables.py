@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..._exceptions import ConfigurationError, SerializationError
+from ..filters import check_filter
 
 __all__ = [
     "RESULT_KINDS",
@@ -129,23 +130,25 @@ def encode_arrow(
     return memoryview(sink.getvalue()), rows, len(data.schema)
 
 
-def read_csv_table(data: Any, columns: list[str] | None, uri: str) -> pa.Table:
-    """CSV bytes as an Arrow table (pyarrow's type inference), optionally only ``columns``."""
+def read_csv_table(data: Any, columns: list[str] | None, expression: pc.Expression | None, uri: str) -> pa.Table:
+    """CSV bytes as an Arrow table (pyarrow's type inference): the rows ``expression`` keeps (pyarrow
+    evaluates it after reading: CSV has no statistics), of ``columns`` (all when None).
+
+    Raises:
+        ConfigurationError: A column is not in the artifact, or the filter does not apply to it.
+        SerializationError: Not valid CSV.
+    """
     try:
         table = pacsv.read_csv(io.BytesIO(data))
     except (pa.ArrowException, ValueError):
         raise SerializationError(f"{uri} is not valid CSV") from None
-    if columns is not None:
-        missing = [c for c in columns if c not in table.schema.names]
-        if missing:
-            raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
-        table = table.select(columns)
-    return table
-
-
-def filter_rows(table: pa.Table, expression: pc.Expression | None) -> pa.Table:
-    """The rows of ``table`` that ``expression`` keeps (pyarrow evaluates it)."""
-    return table if expression is None else table.filter(expression)
+    missing = [c for c in columns or () if c not in table.schema.names]
+    if missing:
+        raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
+    if expression is not None:
+        check_filter(expression, table.schema, uri)
+        table = table.filter(expression)
+    return table if columns is None else table.select(columns)
 
 
 def from_table(table: pa.Table, kind: ResultKind) -> Any:
