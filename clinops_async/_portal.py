@@ -23,7 +23,7 @@ import atexit
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -162,6 +162,34 @@ class Lease:
                 future.cancel()
                 finished.wait(_CLEANUP_WAIT)
             raise
+
+    def iterate(self, func: Callable[..., AsyncIterator[T]], *args: Any, **kwargs: Any) -> Iterator[T]:
+        """A plain iterator over the async iterator ``func(*args, **kwargs)``, which runs on the loop thread.
+
+        ``func`` is called at once (here), so the argument checks it makes raise at the call; each
+        item is then fetched by one ``call``. Breaking out of the loop (or dropping the iterator, or
+        an interruption) closes the async iterator on the loop thread (``aclose``), so nothing it
+        holds stays open.
+        """
+        self._check()
+        return self._drive(func(*args, **kwargs))
+
+    def _drive(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        done = object()
+
+        async def step() -> Any:
+            try:
+                return await anext(iterator)
+            except StopAsyncIteration:
+                return done
+
+        try:
+            while (item := self.call(step)) is not done:
+                yield item
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None and self._loop is not None and self._pid == os.getpid():
+                self.call(close)
 
     def release(self, close: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run ``close`` on the loop (if given) and give the lease back. Idempotent."""

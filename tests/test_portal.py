@@ -162,3 +162,85 @@ def test_a_facade_dropped_without_close_still_closes_its_client(moto: Server) ->
     del store
     gc.collect()
     wait_until(lambda: twin._backend._exit_stack is None)  # type: ignore[attr-defined]
+
+
+class _Owner:
+    """The least a lease needs from its holder."""
+
+    def close(self) -> None:
+        pass
+
+
+def test_iterate_runs_an_async_iterator_on_the_loop_and_closes_it_when_left() -> None:
+    from collections.abc import AsyncIterator
+
+    from clinops_async import _portal
+
+    events: list[str] = []
+    threads: set[int] = set()
+
+    def count(limit: int) -> AsyncIterator[int]:
+        if limit < 0:
+            raise ValueError("checked at the call")
+
+        async def numbers() -> AsyncIterator[int]:
+            try:
+                for i in range(limit):
+                    threads.add(threading.get_ident())
+                    yield i
+                events.append("exhausted")
+            finally:
+                events.append("closed")
+
+        return numbers()
+
+    owner = _Owner()
+    held = _portal.lease(owner)
+    try:
+        with pytest.raises(ValueError, match="checked at the call"):
+            held.iterate(count, -1)
+        assert list(held.iterate(count, 3)) == [0, 1, 2]
+        assert events == ["exhausted", "closed"] and threading.get_ident() not in threads
+        events.clear()
+        for i in held.iterate(count, 10):
+            if i == 1:
+                break
+        assert events == ["closed"]  # at once, not when the garbage collector gets to it
+    finally:
+        held.release()
+
+
+def test_iterate_raises_what_the_async_iterator_raises_and_closes_it() -> None:
+    from collections.abc import AsyncIterator
+
+    from clinops_async import _portal
+
+    closed: list[bool] = []
+
+    async def failing() -> AsyncIterator[int]:
+        try:
+            yield 1
+            raise LookupError("from the loop")
+        finally:
+            closed.append(True)
+
+    held = _portal.lease(_Owner())
+    try:
+        got = []
+        with pytest.raises(LookupError, match="from the loop"):
+            for item in held.iterate(failing):
+                got.append(item)
+        assert got == [1] and closed == [True]
+    finally:
+        held.release()
+
+
+def test_blocking_iter_batches_is_a_plain_iterator(tmp_path: Path) -> None:
+    df = pd.DataFrame({"hr": range(10)})
+    with LocalPipelineStore(tmp_path) as store:
+        store.upload(df, "x")
+        batches = store.iter_batches("x", batch_rows=4)
+        assert not hasattr(batches, "__aiter__")
+        assert [len(b) for b in batches] == [4, 4, 2]
+        first = next(store.iter_batches("x", batch_rows=3))
+        assert first["hr"].tolist() == [0, 1, 2]

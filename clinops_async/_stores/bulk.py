@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .._exceptions import ConfigurationError
 from .._tasks import run_limited
 
-__all__ = ["BulkItem", "BulkResult", "ProgressCallback", "TransferOutcome", "run_bulk"]
+__all__ = ["BulkItem", "BulkResult", "ProgressCallback", "TransferOutcome", "pair_label", "pair_name", "run_bulk"]
 
 T = TypeVar("T")
 logger = logging.getLogger("clinops_async")
@@ -97,8 +98,6 @@ async def run_bulk(
 ) -> BulkResult[T]:
     """Run the items' actions with at most ``limit`` in flight, pulling items only as slots free up."""
     if progress is not None and not callable(progress):
-        from .._exceptions import ConfigurationError
-
         raise ConfigurationError("progress must be a callable")
     outcomes: list[TransferOutcome[T]] = []
     done = 0
@@ -130,3 +129,18 @@ async def run_bulk(
 
     await run_limited(max(1, min(limit, total or limit)), jobs())
     return BulkResult(outcomes)
+
+
+def pair_name(pair: object, check: Callable[[str], str]) -> str:
+    """The name of an ``upload_many`` pair, checked by ``check``; ConfigurationError for a non-pair."""
+    if not (isinstance(pair, tuple) and len(pair) == 2):
+        raise ConfigurationError("upload_many takes {name: DataFrame} or (name, DataFrame) pairs")
+    check(pair[0])
+    return str(pair[0])
+
+
+def pair_label(pair: object) -> str:
+    """What to call a pair whose name is invalid, in its failed outcome."""
+    name = pair[0] if isinstance(pair, tuple) and pair else None
+    return name if isinstance(name, str) else repr(type(pair).__name__)
+

@@ -2,18 +2,22 @@
 
 ``AsyncPipelineStore`` checks every argument before any I/O, then hands the transfer to the paths
 that do it: :mod:`.upload` (one request or concurrent parts), :mod:`.streamed` (a large Parquet frame
-encoded while its parts are sent), :mod:`.download` and :mod:`.projection` (ranged reads, verified),
-and :mod:`.bulk` (many artifacts at once). Encoding and decoding run in worker threads (:mod:`.codecs`).
+encoded while its parts are sent), :mod:`.download` and :mod:`.projection` (ranged reads, verified,
+row groups pruned by a filter), :mod:`.batches` (streamed reads) and :mod:`.bulk` (many artifacts at
+once). Encoding and decoding run in worker threads (:mod:`.codecs`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import anyio
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._config import RetryConfig, TransferConfig
 from .._exceptions import ArtifactNotFoundError, ConfigurationError
@@ -21,17 +25,25 @@ from .._lifecycle import LoopBound
 from .._retry import retry
 from . import codecs
 from .backend import Backend, ByteCounter, ByteProgress
+from .batches import DEFAULT_BATCH_ROWS, check_batch_rows, stream_batches
 from .buffer import ReceiveBuffer
-from .bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
+from .bulk import BulkItem, BulkResult, ProgressCallback, pair_label, pair_name, run_bulk
 from .checksum import crc32c_b64
-from .codecs import StorageFormat
+from .codecs import ResultKind, StorageFormat
 from .download import Downloader
+from .filters import Filters, to_expression
 from .metadata import ArtifactInfo, artifact_info
 from .names import list_prefix, name_from_key, object_key, validate_prefix
 from .streamed import NoFullObjectChecksum, StreamedUpload
 from .upload import Uploader, put_request
 
-__all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress", "UploadData"]
+
+#: What ``upload`` takes: pandas, Arrow (a table, or a reader consumed into one artifact) or polars.
+UploadData: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatchReader | pl.DataFrame"
 
 logger = logging.getLogger("clinops_async")
 
@@ -89,9 +101,9 @@ class AsyncPipelineStore(LoopBound):
     # -- single artifacts ------------------------------------------------------------------------
 
     async def upload(
-        self, df: pd.DataFrame, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+        self, df: UploadData, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
     ) -> str:
-        """Encode ``df`` and store it as artifact ``name``.
+        """Encode ``df`` (pandas, Arrow or polars) and store it as artifact ``name``.
 
         Small artifacts go up in one request; artifacts of at least
         ``TransferConfig.multipart_threshold`` bytes go up as concurrent parts. On S3, a Parquet
@@ -102,7 +114,8 @@ class AsyncPipelineStore(LoopBound):
         previous version (if any) intact.
 
         Args:
-            df: The DataFrame. Column names must be unique strings.
+            df: A pandas DataFrame (column names unique strings), a ``pyarrow.Table``, a
+                ``pyarrow.RecordBatchReader`` (consumed into one artifact) or a ``polars.DataFrame``.
             name: Artifact name relative to the store prefix, e.g. ``"features/windows_2024_01"``.
             overwrite: When False, never replace an existing artifact (an atomic conditional write).
             progress: Called as ``progress(bytes_sent, bytes_total)`` when the upload starts and
@@ -115,7 +128,7 @@ class AsyncPipelineStore(LoopBound):
 
         Raises:
             ConfigurationError: The name is invalid (before any I/O).
-            SerializationError: The DataFrame cannot be encoded (nothing is written).
+            SerializationError: ``df`` is of another type, or cannot be encoded (nothing is written).
             ArtifactExistsError: ``overwrite=False`` and the artifact exists.
             TransientStoreError: Retries exhausted.
             StoreError: Any other storage failure (missing bucket, access denied, ...).
@@ -123,14 +136,14 @@ class AsyncPipelineStore(LoopBound):
         key = self.key(name)
         if not isinstance(overwrite, bool):
             raise ConfigurationError("overwrite must be True or False")
+        codecs.check_upload_data(df)
         counter = ByteCounter(progress)
         backend = await self._ready()
         uploader = Uploader(backend, self.transfer, self.retry_config)
         estimate = self._streaming_estimate(df, backend)
-        if estimate is not None:
-            request = put_request(
-                backend, key, self.format, size=estimate, crc=None, shape=df.shape, overwrite=overwrite
-            )
+        if estimate is not None and isinstance(df, pd.DataFrame):  # only pandas frames are streamed
+            shape = df.shape
+            request = put_request(backend, key, self.format, size=estimate, crc=None, shape=shape, overwrite=overwrite)
             await uploader.refuse_existing(request)
             try:
                 await StreamedUpload(uploader, request, df, compression=self.compression, counter=counter).run()
@@ -158,30 +171,55 @@ class AsyncPipelineStore(LoopBound):
             return None
         return size
 
-    def _encode(self, df: pd.DataFrame) -> tuple[codecs.Encoded, str]:
+    def _encode(self, df: object) -> tuple[codecs.Encoded, str]:
         # The checksum is taken on the same worker thread: on the loop, the GIL hand-over after the
         # CRC (which releases it) could wait for an encoding thread for milliseconds.
         encoded = codecs.encode(df, self.format, compression=self.compression)
         return encoded, crc32c_b64(encoded.data)
 
+    @overload
+    async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                       result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...) -> pd.DataFrame: ...
+    @overload
+    async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                       result_type: Literal["arrow"], progress: ByteProgress | None = ...) -> pa.Table: ...
+    @overload
+    async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                       result_type: Literal["polars"], progress: ByteProgress | None = ...) -> pl.DataFrame: ...
+
     async def download(
-        self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None
-    ) -> pd.DataFrame:
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        result_type: ResultKind = "pandas",
+        progress: ByteProgress | None = None,
+    ) -> Any:
         """Download artifact ``name`` and decode it.
 
         Large artifacts arrive as concurrent ranged reads into one buffer. The bytes are checked
-        against the CRC32C recorded at upload before anything is decoded.
+        against the CRC32C recorded at upload before anything is decoded. With ``columns`` or
+        ``filters``, a large Parquet artifact on S3 or GCS is read from its footer on: row groups
+        whose statistics rule out every row are never fetched, and of the others only the chunks of
+        the needed columns move, each page checked against its CRC.
 
         Args:
             name: Artifact name relative to the store prefix.
-            columns: Only these columns (Parquet: the index comes too). None for all.
+            columns: Only these columns (Parquet: the index comes too with pandas results). None for all.
+            filters: Only the rows this keeps, as ``pyarrow.parquet.read_table(filters=...)`` takes
+                it: DNF tuples (``[("age", ">", 65)]``; a list of such lists ORs them) or a
+                ``pyarrow.compute`` expression, on any columns. CSV is filtered after reading.
+            result_type: ``"pandas"`` (default), ``"arrow"`` (a ``pyarrow.Table``) or ``"polars"``
+                (a ``polars.DataFrame``, the ``polars`` extra); the latter two without pandas.
             progress: Called as ``progress(bytes_received, bytes_total)`` as ranges arrive.
 
         Returns:
-            The DataFrame, exactly as uploaded (Parquet).
+            The DataFrame or table, exactly as uploaded (Parquet).
 
         Raises:
-            ConfigurationError: Invalid name, or a requested column is not in the artifact.
+            ConfigurationError: Invalid name, columns, filters or result_type (before any I/O); a
+                column or filter that does not fit the artifact (after the footer, before any chunk).
             ArtifactNotFoundError: No such artifact.
             IntegrityError: The bytes do not match their checksum; no data is returned.
             SerializationError: The stored bytes are not a readable artifact of this format.
@@ -189,29 +227,89 @@ class AsyncPipelineStore(LoopBound):
         """
         key = self.key(name)
         cols = self._check_columns(columns)
+        expression = to_expression(filters)
+        kind = codecs.check_result_kind(result_type)
         counter = ByteCounter(progress)
-        backend = await self._ready()
-        downloader = Downloader(backend, self.transfer, self.retry_config)
-        if cols is not None and self.format is StorageFormat.PARQUET and backend.supports_ranged_reads:
-            data = await downloader.fetch_projected(key, cols, counter)
+        downloader = Downloader(backend := await self._ready(), self.transfer, self.retry_config)
+        ranged = self.format is StorageFormat.PARQUET and backend.supports_ranged_reads
+        if ranged and (cols is not None or expression is not None):
+            data = await downloader.fetch_projected(key, cols, counter, expression)
         else:
             data = await downloader.fetch(key, counter)
         uri = backend.uri(key)
+        options: dict[str, Any] = {"columns": cols, "uri": uri, "expression": expression, "result_type": kind}
         if isinstance(data, ReceiveBuffer):
             received = data
             del data
-            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, cols, uri))
+            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, options))
         box: list[Any] = [data]
         del data
-        return await anyio.to_thread.run_sync(lambda: codecs.decode_owned(box, self.format, columns=cols, uri=uri))
+        return await anyio.to_thread.run_sync(lambda: codecs.decode_owned(box, self.format, **options))
 
-    def _decode_received(self, buffer: ReceiveBuffer, columns: list[str] | None, uri: str) -> pd.DataFrame:
+    def _decode_received(self, buffer: ReceiveBuffer, options: dict[str, Any]) -> Any:
         # The decoder hands back each range of the buffer once it is decoded, so the received bytes
         # turn into the frame instead of adding to it; the rest is unmapped here, off the loop.
         try:
-            return codecs.decode_owned([buffer.view], self.format, columns=columns, uri=uri, release=buffer.release)
+            return codecs.decode_owned([buffer.view], self.format, release=buffer.release, **options)
         finally:
             buffer.close()
+
+    def iter_batches(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        result_type: ResultKind = "pandas",
+    ) -> AsyncIterator[Any]:
+        """Stream the rows of artifact ``name`` as batches: ``async for batch in store.iter_batches(...)``.
+
+        On S3 and GCS a Parquet artifact is read a few row groups at a time (memory: about two
+        decoded row groups, not the artifact), by concurrent ranged reads of the needed column
+        chunks of the row groups a filter may keep rows of; each page is checked against its CRC,
+        and every read is pinned to the version first seen. CSV artifacts, the local store, small
+        artifacts and Parquet files another tool wrote are read whole (verified) and then handed
+        out batch by batch. Breaking out of the loop or cancelling it leaves nothing open; to close
+        the stream at once, iterate inside ``contextlib.aclosing(...)``.
+
+        Args:
+            name: Artifact name relative to the store prefix.
+            columns: Only these columns, as for ``download``.
+            filters: Only the rows this keeps, as for ``download``.
+            batch_rows: At most this many rows per batch (a batch never spans two row groups).
+            result_type: ``"pandas"`` (default: DataFrames, a default RangeIndex numbered from 0 in
+                each), ``"arrow"`` (``pyarrow.RecordBatch``) or ``"polars"`` (``polars.DataFrame``).
+
+        Returns:
+            An async iterator of batches.
+
+        Raises:
+            ConfigurationError: Invalid name, columns, filters, batch_rows or result_type (at the
+                call, before any I/O); a column or filter that does not fit the artifact (at the
+                first batch, before any column chunk moves).
+            ArtifactNotFoundError: No such artifact.
+            IntegrityError: A page or the artifact fails its checksum.
+            TransientStoreError: Retries exhausted, or the artifact was replaced mid-stream.
+        """
+        key = self.key(name)
+        cols = self._check_columns(columns)
+        expression = to_expression(filters)
+        rows = check_batch_rows(batch_rows)
+        kind = codecs.check_result_kind(result_type)
+        return self._stream(key, cols, expression, rows, kind)
+
+    async def _stream(
+        self, key: str, columns: list[str] | None, expression: pc.Expression | None, rows: int, kind: ResultKind
+    ) -> AsyncGenerator[Any, None]:
+        backend = await self._ready()
+        batches = stream_batches(
+            backend, key, self.format, columns=columns, expression=expression, batch_rows=rows, result_type=kind,
+            transfer=self.transfer, retry_config=self.retry_config,
+        )
+        async with aclosing(batches):
+            async for batch in batches:
+                yield batch
 
     @staticmethod
     def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
@@ -286,7 +384,7 @@ class AsyncPipelineStore(LoopBound):
 
     async def upload_many(
         self,
-        frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+        frames: Mapping[str, UploadData] | Iterable[tuple[str, UploadData]],
         *,
         overwrite: bool = True,
         concurrency: int | None = None,
@@ -295,7 +393,7 @@ class AsyncPipelineStore(LoopBound):
         """Upload many artifacts at once, with at most ``concurrency`` in flight.
 
         Args:
-            frames: ``{name: DataFrame}``, a list of ``(name, DataFrame)`` pairs, or an iterator of
+            frames: ``{name: data}`` (data as for ``upload``), a list of ``(name, data)`` pairs, or an iterator of
                 pairs (a generator), which is consumed lazily: only the frames in flight are held,
                 and an invalid pair becomes a failed outcome instead of an error for the call.
             overwrite: As for ``upload``.
@@ -318,23 +416,23 @@ class AsyncPipelineStore(LoopBound):
         if hasattr(pairs, "__len__"):  # a mapping or a list: everything is checked before any I/O
             pairs = list(pairs)
             total = len(pairs)
-            names = [_pair_name(pair, self.key) for pair in pairs]
+            names = [pair_name(pair, self.key) for pair in pairs]
             if len(set(names)) != len(names):
                 raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
         await self._ready()
 
-        def upload(df: pd.DataFrame, name: str) -> Callable[[], Awaitable[str]]:
+        def upload(df: UploadData, name: str) -> Callable[[], Awaitable[str]]:
             return lambda: self.upload(df, name, overwrite=overwrite)
 
         def items() -> Iterator[BulkItem[str]]:
             seen: set[str] = set()
             for pair in pairs:
                 try:
-                    name = _pair_name(pair, self.key)
+                    name = pair_name(pair, self.key)
                     if name in seen:
                         raise ConfigurationError(f"artifact name {name!r} appears twice in one bulk transfer")
                 except ConfigurationError as exc:
-                    yield BulkItem(_label(pair), "", failure=exc)
+                    yield BulkItem(pair_label(pair), "", failure=exc)
                     continue
                 seen.add(name)
                 yield BulkItem(name, self.uri(name), upload(pair[1], name))
@@ -346,10 +444,14 @@ class AsyncPipelineStore(LoopBound):
         names: Iterable[str],
         *,
         columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        result_type: ResultKind = "pandas",
         concurrency: int | None = None,
         progress: ProgressCallback | None = None,
-    ) -> BulkResult[pd.DataFrame]:
+    ) -> BulkResult[Any]:
         """Download many artifacts at once, with at most ``concurrency`` in flight.
+
+        ``columns``, ``filters`` and ``result_type`` apply to each artifact, as for ``download``.
 
         Returns:
             A BulkResult with one outcome per name, in input order (value: the DataFrame);
@@ -365,10 +467,12 @@ class AsyncPipelineStore(LoopBound):
         if len(set(listed)) != len(listed):
             raise ConfigurationError("the same artifact name appears twice in one bulk transfer")
         cols = self._check_columns(columns)
+        to_expression(filters)
+        kind = codecs.check_result_kind(result_type)
         await self._ready()
 
-        def download(name: str) -> Callable[[], Awaitable[pd.DataFrame]]:
-            return lambda: self.download(name, columns=cols)
+        def download(name: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: self.download(name, columns=cols, filters=filters, result_type=kind)
 
         items = (BulkItem(name, self.uri(name), download(name)) for name in listed)
         return await run_bulk(items, limit=limit, total=len(listed), progress=progress)
@@ -378,16 +482,4 @@ class AsyncPipelineStore(LoopBound):
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigurationError(f"concurrency must be a positive integer; got {concurrency!r}")
         return limit
-
-
-def _pair_name(pair: object, check: Callable[[str], str]) -> str:
-    if not (isinstance(pair, tuple) and len(pair) == 2):
-        raise ConfigurationError("upload_many takes {name: DataFrame} or (name, DataFrame) pairs")
-    check(pair[0])
-    return str(pair[0])
-
-
-def _label(pair: object) -> str:
-    name = pair[0] if isinstance(pair, tuple) and pair else None
-    return name if isinstance(name, str) else repr(type(pair).__name__)
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.lowlevel
+import pyarrow.compute as pc
 
 from .._config import RetryConfig, TransferConfig
 from .._exceptions import IntegrityError, TransientStoreError
@@ -51,9 +52,10 @@ class Downloader:
         raise TransientStoreError(f"{uri} kept changing while it was being downloaded", uri=uri)
 
     async def fetch_projected(
-        self, key: str, columns: list[str], counter: ByteCounter
+        self, key: str, columns: list[str] | None, counter: ByteCounter, expression: pc.Expression | None = None
     ) -> ReceiveBuffer | memoryview | bytes:
-        """The footer and the chunks of ``columns`` of a large Parquet artifact; small ones arrive whole."""
+        """The footer and the chunks of ``columns`` (all when None) of the row groups ``expression``
+        may keep rows of, of a large Parquet artifact; small ones arrive whole."""
         backend = self.backend
         uri = backend.uri(key)
         for _ in range(_CHANGED_RESTARTS):
@@ -73,8 +75,8 @@ class Downloader:
                 break  # not written by this library: no page checksums to rely on, so read it whole
             try:
                 view = await fetch_projection(
-                    backend, key, columns, transfer=self.transfer, retry_config=self.retry_config,
-                    counter=counter, first=first,
+                    backend, key, columns, expression=expression, transfer=self.transfer,
+                    retry_config=self.retry_config, counter=counter, first=first,
                 )
             except ObjectChangedError:
                 continue

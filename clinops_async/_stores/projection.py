@@ -1,29 +1,38 @@
-"""Column projection over ranged reads: only the Parquet footer and the needed column chunks travel.
+"""Projection over ranged reads: only the Parquet footer and the needed column chunks travel.
 
 The object is mirrored in a sparse anonymous memory map of its full size (untouched pages cost no
 memory): the footer is read into its tail, the byte ranges of the wanted column chunks are read
 concurrently into their places, and pyarrow then decodes those columns from the map as if the whole
-file were there. The bytes that did not travel are never read. Integrity comes from the Parquet page
-CRCs that every artifact carries (written by :mod:`.codecs`, verified on decode), so projection is
-only used on artifacts this library wrote; anything else is downloaded whole.
+file were there. The bytes that did not travel are never read. With a row filter, pyarrow's dataset
+machinery (``split_by_row_group``) picks the row groups whose statistics may hold matching rows
+from the footer, and only their chunks travel, those of the columns the filter reads included.
+Integrity comes from the Parquet page CRCs that every artifact carries (written by :mod:`.codecs`,
+verified on decode), so projection is only used on artifacts this library wrote; anything else is
+downloaded whole.
 """
 
 from __future__ import annotations
 
 import mmap
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import anyio
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._config import RetryConfig, TransferConfig
+from .._exceptions import ConfigurationError
 from .._retry import retry
 from .._tasks import run_limited
 from .backend import Backend, ByteCounter, ObjectMeta
 from .codecs import index_columns
+from .codecs.parquet_read import check_columns
+from .filters import check_filter, filter_columns
 
-__all__ = ["FOOTER_GUESS", "column_ranges", "fetch_projection"]
+__all__ = ["FOOTER_GUESS", "RangedSource", "ReadPlan", "column_ranges", "fetch_projection", "plan_read", "read_footer"]
 
 #: Bytes read from the end of the object to find the footer in one request. Wide frames have large
 #: footers (400 columns x 4 row groups is ~0.32 MB), so a small guess would cost a second round trip.
@@ -34,12 +43,15 @@ _MERGE_GAP = 256 << 10
 FIRST_READ = 256 << 10
 
 
-def column_ranges(metadata: pq.FileMetaData, columns: list[str]) -> list[tuple[int, int]]:
-    """Sorted, merged ``(start, end)`` byte ranges of the column chunks of ``columns`` (top-level names)."""
+def column_ranges(
+    metadata: pq.FileMetaData, columns: list[str], row_groups: list[int] | None = None
+) -> list[tuple[int, int]]:
+    """Sorted, merged ``(start, end)`` byte ranges of the column chunks of ``columns`` (top-level
+    names) in ``row_groups`` (all when None)."""
     wanted = set(columns)
     leaves = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path.split(".")[0] in wanted]
     spans = []
-    for rg in range(metadata.num_row_groups):
+    for rg in range(metadata.num_row_groups) if row_groups is None else row_groups:
         group = metadata.row_group(rg)
         for i in leaves:
             chunk = group.column(i)
@@ -63,17 +75,111 @@ def _footer_length(tail: memoryview) -> int:
     return int.from_bytes(tail[-8:-4], "little")
 
 
+@dataclass
+class RangedSource:
+    """One version of one object (pinned by its ETag or generation), read range by range into views."""
+
+    backend: Backend
+    key: str
+    meta: ObjectMeta
+    transfer: TransferConfig
+    retry_config: RetryConfig
+    counter: ByteCounter
+
+    @property
+    def uri(self) -> str:
+        return self.backend.uri(self.key)
+
+    async def fill(self, view: memoryview, start: int, end: int, *, have: int = 0) -> None:
+        """Read bytes ``start..end`` into the same offsets of ``view``; the first ``have`` bytes are there."""
+        start = max(start, have)
+        for offset in range(start, end, self.transfer.part_size):
+            target = view[offset : min(end, offset + self.transfer.part_size)]
+            await retry(
+                self.retry_config,
+                lambda: self.backend.read_into(self.key, offset, target, self.meta.etag),  # noqa: B023
+                what=f"range {offset} of {self.uri}",
+            )
+            self.counter.add(len(target))
+
+    async def fill_ranges(self, view: memoryview, ranges: list[tuple[int, int]], *, have: int = 0) -> None:
+        """Read ``ranges`` into ``view`` concurrently (at most ``max_concurrency`` requests in flight)."""
+
+        def job(start: int, end: int) -> Callable[[], Awaitable[None]]:
+            return lambda: self.fill(view, start, end, have=have)
+
+        await run_limited(self.transfer.max_concurrency, [job(start, end) for start, end in ranges])
+
+
+async def read_footer(source: RangedSource, view: memoryview, have: int) -> int | None:
+    """Read the tail of the object into ``view`` (the first ``have`` bytes are there) up to and
+    including the footer; its start offset, or None when the object is not Parquet."""
+    size = source.meta.size
+    tail_start = max(0, size - FOOTER_GUESS)
+    await source.fill(view, tail_start, size, have=have)
+    try:
+        footer = _footer_length(view[-8:])
+    except ValueError:
+        return None
+    footer_start = max(0, size - 8 - footer)
+    if footer_start < tail_start:
+        await source.fill(view, footer_start, tail_start, have=have)
+    return min(footer_start, tail_start)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What a read of one Parquet artifact needs, known from its footer."""
+
+    metadata: pq.FileMetaData
+    schema: pa.Schema
+    row_groups: list[int]  #: those whose statistics may hold wanted rows, in file order
+    fetched: list[str]  #: the columns whose chunks travel: those asked, the index, the filter's
+
+    def ranges(self, row_groups: list[int] | None = None) -> list[tuple[int, int]]:
+        """The byte ranges of the fetched columns' chunks in ``row_groups`` (default: all planned)."""
+        return column_ranges(self.metadata, self.fetched, self.row_groups if row_groups is None else row_groups)
+
+
+#: Row groups are chosen by pyarrow's own statistics pruning.
+_FORMAT = ds.ParquetFileFormat()
+
+
+def plan_read(
+    mirror: mmap.mmap, columns: list[str] | None, expression: pc.Expression | None, uri: str
+) -> ReadPlan:
+    """From the footer in ``mirror``: the row groups and column chunks a read needs (call in a thread).
+
+    Raises:
+        ConfigurationError: A column is not in the artifact, or the filter does not apply to it.
+        pyarrow.ArrowException, OSError, ValueError: The footer is not readable.
+    """
+    parquet = pq.ParquetFile(pa.py_buffer(mirror))
+    schema = parquet.schema_arrow
+    names = check_columns(schema, columns, uri)
+    names = list(schema.names) if names is None else names + [c for c in index_columns(schema) if c not in names]
+    row_groups = list(range(parquet.metadata.num_row_groups))
+    if expression is not None:
+        check_filter(expression, schema, uri)
+        names += filter_columns(expression, schema, names)
+        fragment = _FORMAT.make_fragment(pa.BufferReader(pa.py_buffer(mirror)))
+        row_groups = [piece.row_groups[0].id for piece in fragment.split_by_row_group(expression)]
+    return ReadPlan(parquet.metadata, schema, row_groups, names)
+
+
 async def fetch_projection(
     backend: Backend,
     key: str,
-    columns: list[str],
+    columns: list[str] | None,
     *,
+    expression: pc.Expression | None = None,
     transfer: TransferConfig,
     retry_config: RetryConfig,
     counter: ByteCounter,
     first: tuple[ObjectMeta, bytes],
 ) -> memoryview | None:
-    """Mirror the footer and the chunks of ``columns`` (plus index columns) of a large artifact.
+    """Mirror the footer and the chunks of ``columns`` (plus index columns) of a large artifact, of
+    the row groups ``expression`` may keep rows of (and of the columns it reads).
 
     Args:
         first: The metadata and first bytes already read (``backend.read_first``).
@@ -82,63 +188,30 @@ async def fetch_projection(
         A view of the sparse mirror, ready for ``codecs.decode(..., columns=columns)``, or None
         when the object is not a Parquet file this function can project (the caller then reads it
         whole).
+
+    Raises:
+        ConfigurationError: A column is not in the artifact, or the filter does not apply to it
+            (after the footer, before any column chunk moves).
     """
     meta, head = first
-    uri = backend.uri(key)
+    source = RangedSource(backend, key, meta, transfer, retry_config, counter)
     mirror = mmap.mmap(-1, meta.size)
     view = memoryview(mirror)
     view[: len(head)] = head
-
-    async def fill(start: int, end: int) -> None:
-        # Only what the first read did not already bring.
-        start = max(start, len(head))
-        if start >= end:
-            return
-        for offset in range(start, end, transfer.part_size):
-            target = view[offset : min(end, offset + transfer.part_size)]
-            await retry(
-                retry_config,
-                lambda: backend.read_into(key, offset, target, meta.etag),  # noqa: B023 - awaited at once
-                what=f"range {offset} of {uri}",
-            )
-            counter.add(len(target))
-
-    ranges = await _plan(mirror, meta.size, columns, fill)
-    if ranges is None:
+    footer_start = await read_footer(source, view, len(head))
+    if footer_start is None:
         return None
-    total = sum(end - max(start, len(head)) for start, end in ranges if end > len(head))
-    counter.start(total + len(head) + min(FOOTER_GUESS, meta.size))
-    counter.add(len(head) + min(FOOTER_GUESS, meta.size))
-
-    def job(start: int, end: int) -> Callable[[], Awaitable[None]]:
-        return lambda: fill(start, end)
-
-    await run_limited(transfer.max_concurrency, [job(start, end) for start, end in ranges])
-    return view
-
-
-async def _plan(
-    mirror: mmap.mmap, size: int, columns: list[str], fill: Callable[[int, int], Awaitable[None]]
-) -> list[tuple[int, int]] | None:
-    """Read the footer into the mirror and return the ranges of the wanted column chunks; None when
-    the object is not a Parquet file that can be projected."""
-    tail_start = max(0, size - FOOTER_GUESS)
-    await fill(tail_start, size)
     try:
-        footer = _footer_length(memoryview(mirror)[-8:])
-    except ValueError:
-        return None
-    footer_start = size - 8 - footer
-    if footer_start < tail_start:
-        await fill(footer_start, tail_start)
-
-    def plan() -> list[tuple[int, int]]:
-        parquet = pq.ParquetFile(pa.py_buffer(mirror))
-        schema = parquet.schema_arrow
-        names = [*columns, *[c for c in index_columns(schema) if c not in columns]]
-        return column_ranges(parquet.metadata, names)
-
-    try:
-        return await anyio.to_thread.run_sync(plan)
+        plan = await anyio.to_thread.run_sync(lambda: plan_read(mirror, columns, expression, source.uri))
+    except ConfigurationError:
+        raise
     except (pa.ArrowException, OSError, ValueError):
         return None
+    # The tail read for the footer may hold the last chunks already: only what is not there travels.
+    ranges = [(start, min(end, footer_start)) for start, end in plan.ranges() if start < footer_start]
+    total = sum(end - max(start, len(head)) for start, end in ranges if end > len(head))
+    tail = meta.size - max(footer_start, len(head))
+    counter.start(len(head) + tail + total)
+    counter.add(len(head) + tail)
+    await source.fill_ranges(view, ranges, have=len(head))
+    return view

@@ -8,19 +8,25 @@ Jupyter cell), and a Ctrl-C cancels the call in flight and waits for its clean-u
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
+import pyarrow as pa
 
 from .. import _portal
 from .._config import RetryConfig, TransferConfig
+from .batches import DEFAULT_BATCH_ROWS
 from .bulk import BulkResult, ProgressCallback
-from .codecs import StorageFormat
-from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress
+from .codecs import ResultKind, StorageFormat
+from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress, UploadData
+from .filters import Filters
 from .gcs.backend import AsyncGCSPipelineStore, UploadMode
 from .local import AsyncLocalPipelineStore
 from .s3 import AsyncS3PipelineStore, ServerSideEncryption
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
@@ -48,16 +54,49 @@ class PipelineStoreFacade(_portal.Facade):
         return self._async.uri(name)
 
     def upload(
-        self, df: pd.DataFrame, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+        self, df: UploadData, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
     ) -> str:
         """Blocking version of :meth:`AsyncPipelineStore.upload`."""
         return self._lease.call(self._async.upload, df, name, overwrite=overwrite, progress=progress)
 
+    @overload
+    def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                 result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...) -> pd.DataFrame: ...
+    @overload
+    def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                 result_type: Literal["arrow"], progress: ByteProgress | None = ...) -> pa.Table: ...
+    @overload
+    def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
+                 result_type: Literal["polars"], progress: ByteProgress | None = ...) -> pl.DataFrame: ...
+
     def download(
-        self, name: str, *, columns: Sequence[str] | None = None, progress: ByteProgress | None = None
-    ) -> pd.DataFrame:
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        result_type: ResultKind = "pandas",
+        progress: ByteProgress | None = None,
+    ) -> Any:
         """Blocking version of :meth:`AsyncPipelineStore.download`."""
-        return self._lease.call(self._async.download, name, columns=columns, progress=progress)
+        return self._lease.call(
+            self._async.download, name, columns=columns, filters=filters, result_type=result_type, progress=progress
+        )
+
+    def iter_batches(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        result_type: ResultKind = "pandas",
+    ) -> Iterator[Any]:
+        """Blocking version of :meth:`AsyncPipelineStore.iter_batches`: a plain iterator (``for batch in ...``)."""
+        return self._lease.iterate(
+            self._async.iter_batches, name, columns=columns, filters=filters, batch_rows=batch_rows,
+            result_type=result_type,
+        )
 
     def list_artifacts(self, prefix: str = "") -> list[str]:
         """Blocking version of :meth:`AsyncPipelineStore.list_artifacts`."""
@@ -77,7 +116,7 @@ class PipelineStoreFacade(_portal.Facade):
 
     def upload_many(
         self,
-        frames: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
+        frames: Mapping[str, UploadData] | Iterable[tuple[str, UploadData]],
         *,
         overwrite: bool = True,
         concurrency: int | None = None,
@@ -93,12 +132,15 @@ class PipelineStoreFacade(_portal.Facade):
         names: Iterable[str],
         *,
         columns: Sequence[str] | None = None,
+        filters: Filters | None = None,
+        result_type: ResultKind = "pandas",
         concurrency: int | None = None,
         progress: ProgressCallback | None = None,
-    ) -> BulkResult[pd.DataFrame]:
+    ) -> BulkResult[Any]:
         """Blocking version of :meth:`AsyncPipelineStore.download_many`."""
         return self._lease.call(
-            self._async.download_many, names, columns=columns, concurrency=concurrency, progress=progress
+            self._async.download_many, names, columns=columns, filters=filters, result_type=result_type,
+            concurrency=concurrency, progress=progress,
         )
 
     def __repr__(self) -> str:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..._exceptions import ConfigurationError, IntegrityError, SerializationError
+from ..filters import check_filter
 from .frames import FRAME_META_KEY
 
-__all__ = ["decode_parquet", "index_columns", "parquet_columns"]
+__all__ = [
+    "check_columns",
+    "decode_errors",
+    "decode_parquet",
+    "index_columns",
+    "parquet_columns",
+    "read_parquet_table",
+    "table_to_frame",
+]
 
 
 def parquet_columns(data: Any) -> list[str]:
@@ -250,17 +262,39 @@ def _column_ranges(parquet: pq.ParquetFile) -> list[tuple[list[int], list[tuple[
 
 
 def decode_parquet(
-    data: Any, *, columns: list[str] | None, uri: str, release: Callable[[int, int], None] | None
-) -> pd.DataFrame:
-    """Decode Parquet bytes into the DataFrame that was stored (see ``formats.decode``).
+    data: Any,
+    *,
+    columns: list[str] | None,
+    uri: str,
+    release: Callable[[int, int], None] | None,
+    expression: pc.Expression | None = None,
+    pandas: bool = True,
+) -> Any:
+    """Decode Parquet bytes into the DataFrame that was stored (see ``formats.decode``), or with
+    ``pandas=False`` into the Arrow table that was stored, only the rows ``expression`` keeps.
 
     Raises:
-        ConfigurationError: A requested column is not in the file.
+        ConfigurationError: A requested column is not in the file, or the filter does not apply to it.
         IntegrityError: A page fails its checksum: no data is returned.
         SerializationError: Not a readable Parquet file.
     """
-    try:
+    with decode_errors(uri):
+        if not pandas:
+            return read_parquet_table(data, columns=columns, expression=expression, uri=uri)
+        if expression is not None:
+            table = read_parquet_table(data, columns=columns, expression=expression, uri=uri, with_index=True)
+            return table_to_frame(table)
         df, objects, schema = _read_frame(data, columns, uri, release)
+    if len(df.columns) == 0 and len(df) == 0:
+        df = _rows_without_columns(schema, df)
+    return _finish_frame(df, objects, schema)
+
+
+@contextmanager
+def decode_errors(uri: str) -> Iterator[None]:
+    """Arrow's read errors as ours: a failed page checksum is an IntegrityError, the rest SerializationError."""
+    try:
+        yield
     except ConfigurationError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -270,8 +304,10 @@ def decode_parquet(
                 uri=uri or None,
             ) from None
         raise SerializationError(f"{uri} is not a readable Parquet file (damaged or another format)") from None
-    if len(df.columns) == 0 and len(df) == 0:
-        df = _rows_without_columns(schema, df)
+
+
+def _finish_frame(df: pd.DataFrame, objects: dict[str, list[Any]], schema: pa.Schema) -> pd.DataFrame:
+    """What pandas' own conversion leaves out: Python objects, categories, units, the index frequency."""
     extra = json.loads((schema.metadata or {}).get(FRAME_META_KEY, b"{}"))
     df = _restore_dtypes(df, objects, extra)
     freq = extra.get("index_freq")
@@ -283,17 +319,69 @@ def decode_parquet(
     return df
 
 
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table read from an artifact (all or some of its rows) as the DataFrame stored.
+
+    A default RangeIndex is numbered afresh when rows were left out, as ``pyarrow.parquet`` does.
+    """
+    schema = table.schema
+    objects = {name: table.column(name).to_pylist() for name in _object_columns(schema)}
+    small = table.nbytes < _RELEASE_EVERY
+    df: pd.DataFrame = table.to_pandas(split_blocks=not small, self_destruct=True)
+    del table
+    return _finish_frame(_own_columns(df, consolidated=small), objects, schema)
+
+
+#: Page checksums are verified on every read through pyarrow's dataset scanner, as on whole reads.
+_FORMAT = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
+
+def read_parquet_table(
+    data: Any,
+    *,
+    columns: list[str] | None,
+    expression: pc.Expression | None,
+    uri: str,
+    row_groups: list[int] | None = None,
+    with_index: bool = False,
+) -> pa.Table:
+    """The Arrow table stored in Parquet ``data``: ``columns`` (all when None; ``with_index`` adds
+    the stored pandas index columns) of the rows that ``expression`` keeps, from ``row_groups`` only
+    when given. pyarrow's dataset scanner prunes row groups by their statistics and filters the rows.
+
+    Raises:
+        ConfigurationError: A column is not in the file, or the filter does not apply to it.
+    """
+    fragment = _FORMAT.make_fragment(pa.BufferReader(data), row_groups=row_groups)
+    schema = fragment.physical_schema
+    names = check_columns(schema, columns, uri)
+    if expression is not None:
+        check_filter(expression, schema, uri)
+    if names is not None and with_index:
+        names += [c for c in index_columns(schema) if c not in names]
+    return fragment.to_table(columns=names, filter=expression)
+
+
+def check_columns(schema: pa.Schema, columns: list[str] | None, uri: str) -> list[str] | None:
+    """``columns`` (copied) when each is a data column of ``schema``; ConfigurationError naming the artifact."""
+    if columns is None:
+        return None
+    present = set(schema.names) - set(index_columns(schema))
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
+    return list(columns)
+
+
 def _read_frame(
     data: Any, columns: list[str] | None, uri: str, release: Callable[[int, int], None] | None
 ) -> tuple[pd.DataFrame, dict[str, list[Any]], pa.Schema]:
     """The frame as Arrow converts it, the Python values of its ``object`` columns, and the schema."""
     parquet = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
     schema = parquet.schema_arrow
-    if columns is not None:
-        present = set(schema.names) - set(index_columns(schema))
-        missing = [c for c in columns if c not in present]
-        if missing:
-            raise ConfigurationError(f"{uri}: columns {missing} are not in the artifact")
+    check_columns(schema, columns, uri)
     if release is not None and columns is None:
         table = _read_releasing(parquet, release)
     else:
