@@ -10,7 +10,7 @@ once). Encoding and decoding run in worker threads (:mod:`.codecs`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
@@ -262,7 +262,7 @@ class AsyncPipelineStore(LoopBound):
         filters: Filters | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         result_type: ResultKind = "pandas",
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Stream the rows of artifact ``name`` as batches: ``async for batch in store.iter_batches(...)``.
 
         On S3 and GCS a Parquet artifact is read a few row groups at a time (memory: about two

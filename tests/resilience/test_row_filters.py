@@ -49,7 +49,7 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[Cloud]:
     else:
         server = request.getfixturevalue("gcs_emulator" if request.param == "gcs-emulator" else "fake_gcs")
         env, flavor = GCSEnv(request.param, server.url), "gcs"
-    with FaultProxy(env.endpoint, flavor=flavor) as proxy:  # type: ignore[attr-defined]
+    with FaultProxy(env.endpoint, flavor=flavor) as proxy:
         yield Cloud(env, proxy)
 
 
@@ -156,7 +156,7 @@ async def test_iter_batches_reads_a_bounded_number_of_row_groups_ahead(cloud: Cl
         batches = store.iter_batches("vitals", columns=["c3"], result_type="arrow")
         first = await anext(batches)
         moved = cloud.proxy.response_bytes - before
-        await batches.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()
     assert first.column(0).to_pylist() == table.column("c3").to_pylist()[: first.num_rows]
     window = sum(chunk_bytes(metadata, g, ["c3"]) for g in range(READ_AHEAD_GROUPS))
     fixed = FIRST_READ + FOOTER_GUESS

@@ -174,7 +174,7 @@ async def test_unencodable_frames_raise_serialization_error_and_keep_previous(
         await store.upload(good, "x")
         before = store_env.get_bytes("x.parquet")
         with pytest.raises(SerializationError) as caught:
-            await store.upload(frame, "x")  # type: ignore[arg-type]
+            await store.upload(frame, "x")
         assert "secret" not in str(caught.value)
         assert store_env.get_bytes("x.parquet") == before
 
