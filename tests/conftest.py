@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto
+from tests.support.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto, start_seaweedfs
 from tests.support.store_envs import GCSEnv, LocalEnv, S3Env, StoreEnv
 
 pytest_plugins = ["tests.support.stepfunctions"]
@@ -21,12 +21,17 @@ AWS_TEST_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[Server]:
+def use_test_credentials() -> None:
+    """Dummy AWS credentials (both S3 servers accept any) and no profile or token from the machine."""
     for key, value in AWS_TEST_ENV.items():
         os.environ.setdefault(key, value)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(key, None)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Server]:
+    use_test_credentials()
     server = start_moto()
     try:
         yield server
@@ -61,6 +66,17 @@ def fake_gcs() -> Iterator[Server]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[Server]:
+    """SeaweedFS, a second real S3 server; tests isolate themselves with a fresh bucket each."""
+    use_test_credentials()
+    server = start_seaweedfs()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def bucket_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
@@ -73,7 +89,7 @@ def bucket_name() -> str:
 # isolated bucket (or directory), and `store_env.raw` gives byte-level access for the tests that
 # must inspect or damage what is stored.
 
-STORE_BACKENDS = ["local", "s3", "gcs-emulator", "fake-gcs"]
+STORE_BACKENDS = ["local", "s3", "seaweedfs", "gcs-emulator", "fake-gcs"]
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -84,6 +100,8 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> StoreEnv:
     if backend == "s3":
         server = request.getfixturevalue("moto")
         return S3Env(server.url)
+    if backend == "seaweedfs":
+        return S3Env(request.getfixturevalue("seaweedfs").url, backend)
     if backend == "gcs-emulator":
         return GCSEnv(backend, request.getfixturevalue("gcs_emulator").url)
     if backend == "fake-gcs":
