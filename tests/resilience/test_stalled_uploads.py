@@ -16,7 +16,13 @@ import pandas as pd
 import pytest
 from aiohttp import web
 
-from clinops_async import AsyncS3PipelineStore, RetryConfig, TransferConfig, TransientStoreError
+from clinops_async import (
+    AsyncS3PipelineStore,
+    ConfigurationError,
+    RetryConfig,
+    TransferConfig,
+    TransientStoreError,
+)
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
@@ -45,6 +51,15 @@ def is_s3_body(request: web.Request) -> bool:
 
 def is_gcs_chunk(request: web.Request) -> bool:
     return request.method == "PUT" and "upload_id" in request.query
+
+
+def test_the_request_deadline_is_the_one_the_configuration_states() -> None:
+    assert TransferConfig().request_deadline(0) == 10 + 60
+    assert TransferConfig().request_deadline(16 * MiB) == 10 + 60 + 64  # 16 MiB at 256 KiB/s
+    assert TransferConfig(**S3_TRANSFER).request_deadline(8 * MiB) == 0.5 + 0.5 + 0.25  # type: ignore[arg-type]
+    for rate in (0, -1, 1.5, True):
+        with pytest.raises(ConfigurationError, match="min_transfer_rate"):
+            TransferConfig(min_transfer_rate=rate)  # type: ignore[arg-type]
 
 
 def through(proxy: FaultProxy, s3: S3Env, transfer: TransferConfig) -> AsyncS3PipelineStore:
