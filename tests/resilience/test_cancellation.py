@@ -36,7 +36,7 @@ def open_fds() -> int:
 
 def chunked(env: StoreEnv, **options: Any) -> AsyncPipelineStore:
     """A store that moves ``big()`` in several parts, chunks or ranges."""
-    if env.name == "s3":
+    if env.scheme == "s3":
         return env.make(transfer=TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB), **options)
     if env.name == "local":
         return env.make(**options)

@@ -1,6 +1,6 @@
 """Every cloud store under injected faults, through the HTTP fault proxy.
 
-S3 runs against moto, GCS against gcp-storage-emulator and fake-gcs-server. Each test checks what is
+S3 runs against moto and SeaweedFS, GCS against gcp-storage-emulator and fake-gcs-server. Each test checks what is
 stored with the servers' own APIs (bytes, CRC32C, keys, pending uploads), not only what the library
 says. Everything the library emits in these runs (log records at DEBUG, exceptions, their reprs and
 formatted tracebacks) is scanned for the synthetic credentials and patient values (see ``scan``).
@@ -35,7 +35,7 @@ from tests.support.store_envs import GCSEnv, S3Env, StoreEnv
 
 MiB = 1 << 20
 FAST_RETRY = RetryConfig(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
-CLOUDS = ["s3", "gcs-emulator", "fake-gcs"]
+CLOUDS = ["s3", "seaweedfs", "gcs-emulator", "fake-gcs"]
 
 #: Synthetic stand-ins that must never appear in anything the library emits.
 SECRET_KEY = "SynthSecretKeyDoNotLeak0123456789EXAMPLE"
@@ -134,6 +134,8 @@ def faulty(request: pytest.FixtureRequest, emitted: Emitted) -> Iterator[Faulty]
     env: StoreEnv
     if request.param == "s3":
         env, flavor = S3Env(request.getfixturevalue("moto").url), "s3"
+    elif request.param == "seaweedfs":
+        env, flavor = S3Env(request.getfixturevalue("seaweedfs").url, "seaweedfs"), "s3"
     else:
         server = request.getfixturevalue("gcs_emulator" if request.param == "gcs-emulator" else "fake_gcs")
         env, flavor = GCSEnv(request.param, server.url), "gcs"
@@ -290,6 +292,7 @@ async def test_bytes_flipped_on_the_way_down_in_a_range_never_reach_the_caller(f
 #: "accepted": the server neither validates nor computes a CRC32C; the next download raises IntegrityError.
 UPLOAD_DAMAGE = {
     ("s3", "small"): "accepted", ("s3", "large"): "accepted",
+    ("seaweedfs", "small"): "refused", ("seaweedfs", "large"): "refused",
     ("gcs-emulator", "small"): "refused", ("gcs-emulator", "large"): "refused",
     ("fake-gcs", "small"): "removed", ("fake-gcs", "large"): "removed",
 }
@@ -331,7 +334,7 @@ async def test_bytes_flipped_on_the_way_up_never_become_a_readable_artifact(
 
 async def test_server_rejecting_the_sent_checksum_is_an_integrity_error(faulty: Faulty, emitted: Emitted) -> None:
     """What real S3 and GCS answer when the body does not match the CRC32C sent with it."""
-    if faulty.name == "s3":
+    if faulty.env.scheme == "s3":
         from tests.support.fault_proxy import s3_error
 
         faulty.proxy.add("status", is_write, **s3_error("BadDigest", 400))

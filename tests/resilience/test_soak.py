@@ -1,5 +1,7 @@
 """Soak: many artifacts in bulk through S3 while about 5% of requests fail (seeded random faults).
 
+Each test runs on both S3 servers, moto and SeaweedFS.
+
 ``make test`` runs 300 artifacts; ``CLINOPS_SOAK_ARTIFACTS=2000`` (``make soak``) runs the full size.
 """
 
@@ -36,16 +38,23 @@ def frame(i: int) -> pd.DataFrame:
                          "lactate": rng.random(50)})
 
 
+@pytest.fixture(params=["s3", "seaweedfs"])
+def server(request: pytest.FixtureRequest) -> Server:
+    """The S3 server under test: moto (reset) or SeaweedFS (each test on a fresh bucket)."""
+    server: Server = request.getfixturevalue("moto" if request.param == "s3" else "seaweedfs")
+    return server
+
+
 @pytest.fixture
-def proxy(moto: Server) -> Iterator[FaultProxy]:
-    with FaultProxy(moto.url) as p:
+def proxy(server: Server) -> Iterator[FaultProxy]:
+    with FaultProxy(server.url) as p:
         yield p
 
 
 async def test_bulk_transfers_under_random_faults_land_exactly_once_and_memory_stays_flat(
-    moto: Server, proxy: FaultProxy
+    server: Server, proxy: FaultProxy
 ) -> None:
-    s3 = S3Env(moto.url)
+    s3 = S3Env(server.url)
     proxy.randomly(FAILURE_RATE, seed=2000)
     retry = RetryConfig(max_attempts=6, initial_backoff=0.005, max_backoff=0.05)
     per_round = -(-ARTIFACTS // ROUNDS)
@@ -75,9 +84,9 @@ async def test_bulk_transfers_under_random_faults_land_exactly_once_and_memory_s
 
 
 async def test_without_retries_failures_are_reported_per_item_and_the_rest_verify(
-    moto: Server, proxy: FaultProxy
+    server: Server, proxy: FaultProxy
 ) -> None:
-    s3 = S3Env(moto.url)
+    s3 = S3Env(server.url)
     count = max(60, ARTIFACTS // 5)
     proxy.randomly(0.1, seed=5, kinds=("status", "reset_before", "reset_during", "truncate"))
     async with AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, retry=RetryConfig(max_attempts=1)) as store:
@@ -91,7 +100,7 @@ async def test_without_retries_failures_are_reported_per_item_and_the_rest_verif
     for outcome in result.succeeded:
         assert f"{outcome.name}.parquet" in stored
     # A failed item may have landed (its answer was lost); whatever landed is whole.
-    async with AsyncS3PipelineStore(s3.bucket, endpoint_url=moto.url) as direct:
+    async with AsyncS3PipelineStore(s3.bucket, endpoint_url=server.url) as direct:
         check = await direct.download_many(sorted(k.removesuffix(".parquet") for k in stored))
     assert check.ok
     for name, df in check.values.items():

@@ -213,6 +213,31 @@ async def test_failed_multipart_completion_is_aborted_and_keeps_the_winner(s3: S
     assert s3.get_bytes("contested.parquet") == b"the other writer"
 
 
+@pytest.mark.parametrize("server", ["moto", "seaweedfs"])
+async def test_contested_multipart_completions_leave_one_whole_upload(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    """Concurrent large uploads of one name with ``overwrite=False``, on both local S3 servers.
+
+    Neither serialises conditional completions as S3 does (moto lets several win; SeaweedFS has let
+    two win, see docs/testing.md), so this asserts what both honour: at least one winner, every other
+    writer told ``ArtifactExistsError``, the stored object one whole upload, and no multipart upload left.
+    """
+    s3 = S3Env(request.getfixturevalue(server).url, "s3" if server == "moto" else server)
+    frames = [wide_frame(90_000, 10, seed=i) for i in range(6)]  # about 7 MiB each: two parts
+    async with s3.make(transfer=SMALL_PARTS) as store:
+        results = await asyncio.gather(
+            *(store.upload(df, "contested", overwrite=False) for df in frames), return_exceptions=True
+        )
+        winners = [i for i, result in enumerate(results) if isinstance(result, str)]
+        assert winners, results
+        assert all(isinstance(results[i], ArtifactExistsError) for i in range(len(frames)) if i not in winners)
+        stored = await store.download("contested")  # checked against its recorded CRC32C on the way
+    assert any(stored.equals(frames[i]) for i in winners)
+    assert s3.keys() == ["contested.parquet"]
+    assert s3.incomplete_uploads() == 0
+
+
 async def test_bodies_are_sent_without_waiting_for_100_continue(s3: S3Env, moto: Server) -> None:
     # An ``Expect: 100-continue`` costs a round trip per object and per part before the body leaves.
     async with TcpProxy(moto.port, record=True) as proxy:

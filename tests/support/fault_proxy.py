@@ -13,7 +13,10 @@ with a predicate and apply to the next matching request, once each:
   connection cleanly (a short read, not a reset);
 - ``stall``: hold the request ``delay`` seconds (past the client's read timeout), then forward it;
 - ``strip_headers``: forward, then drop the response headers named (lower case) in ``headers``, as a
-  server that lacks the feature they report would.
+  server that lacks the feature they report would;
+- ``stop_reading``: read the first ``after`` bytes of the request body, then stop reading (the client's
+  send blocks once the socket buffers are full), hold the connection ``delay`` seconds (or until the
+  proxy stops) and drop it unanswered: a peer that stalls mid-upload.
 
 Besides the queue, ``randomly(p, seed=...)`` makes every other request fail with probability ``p``,
 choosing among ``kinds``; the choices come from one ``random.Random(seed)``, so a run is reproducible
@@ -26,6 +29,7 @@ fake-gcs-server alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import random
@@ -51,6 +55,7 @@ class Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 30.0
+    after: int = 0
 
 
 class FaultOptions(TypedDict, total=False):
@@ -60,6 +65,7 @@ class FaultOptions(TypedDict, total=False):
     body: bytes
     headers: dict[str, str]
     delay: float
+    after: int
 
 
 class ErrorAnswer(TypedDict):
@@ -168,11 +174,13 @@ class FaultProxy:
         await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        fault = self._take(request)
+        if fault is not None and fault.kind == "stop_reading":
+            await self._stop_reading(request, fault)
         body = await request.read()
         with self._lock:
             self.requests += 1
             self.request_bytes += len(body)
-        fault = self._take(request)
         if fault is not None and fault.kind == "status":
             return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if fault is not None and fault.kind == "reset_before":
@@ -233,6 +241,28 @@ class FaultProxy:
                 await response.write_eof()
                 return response
             return web.Response(status=upstream.status, body=payload, headers=out_headers)
+
+
+    async def _stop_reading(self, request: web.Request, fault: Fault) -> None:
+        """Read ``fault.after`` body bytes, then nothing more; drop the connection after ``fault.delay`` s.
+
+        aiohttp pauses the socket once its own buffer holds 128 KiB that nobody reads, so the client
+        stalls as soon as that and the kernel's socket buffers are full.
+        """
+        received = 0
+        while received < fault.after:
+            chunk = await request.content.read(min(65536, fault.after - received))
+            if not chunk:
+                break
+            received += len(chunk)
+        with self._lock:
+            self.requests += 1
+            self.request_bytes += received
+        with contextlib.suppress(asyncio.TimeoutError):  # held until the delay ends or the proxy stops
+            await asyncio.wait_for(self._stop_event.wait(), fault.delay)
+        assert request.transport is not None
+        request.transport.abort()
+        raise asyncio.CancelledError
 
 
 def s3_error(code: str, status: int) -> ErrorAnswer:

@@ -11,11 +11,13 @@ from clinops_async.testing import (
     start_fake_gcs,
     start_gcs_emulator,
     start_moto,
+    start_seaweedfs,
     wait_http,
 )
 
 __all__ = [
-    "ROOT", "Server", "free_port", "moto_reset", "start_fake_gcs", "start_gcs_emulator", "start_moto", "wait_http",
+    "ROOT", "Server", "free_port", "moto_reset", "start_fake_gcs", "start_gcs_emulator", "start_moto",
+    "start_seaweedfs", "wait_http",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -77,10 +77,12 @@ class LocalEnv(StoreEnv):
 
 
 class S3Env(StoreEnv):
-    name = "s3"
+    """A fresh bucket on an S3 server: moto (``name="s3"``) or SeaweedFS (``name="seaweedfs"``)."""
+
     scheme = "s3"
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, name: str = "s3") -> None:
+        self.name = name
         self.endpoint = endpoint
         self.bucket = f"test-{uuid.uuid4().hex[:12]}"
         self.client = boto3.client(
