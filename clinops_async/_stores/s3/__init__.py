@@ -1,0 +1,8 @@
+"""Amazon S3: the backend primitives on aiobotocore (:mod:`.backend`), their errors (:mod:`.errors`),
+request and response bodies (:mod:`.bodies`), and the public store (:mod:`.store`)."""
+
+from __future__ import annotations
+
+from .store import AsyncS3PipelineStore, ServerSideEncryption
+
+__all__ = ["AsyncS3PipelineStore", "ServerSideEncryption"]
