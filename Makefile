@@ -54,8 +54,10 @@ test: lint typecheck unit
 # The edit-test loop: every test not marked slow (no 200 MB artifacts, soak, long fault and property
 # runs or whole subprocess sessions); about half the CPU time of the full run (docs/development.md).
 # `make test` still runs everything.
+# The edit-test loop: everything not marked slow, on two worker processes (pytest-xdist), each with
+# its own local servers.
 test-fast: install-dev tools
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" -n 2
 
 # The long soak: 2,000 artifacts in bulk while 5% of requests fail (make test runs a 300-artifact one).
 soak: install-dev

@@ -131,12 +131,23 @@ BACKEND_GAPS = {
 }
 
 
+#: The quick loop (``make test-fast``, ``-m "not slow"``) runs the shared and fault suites on one
+#: server per service: the local store, moto and fake-gcs-server (the more complete GCS emulator).
+#: Their second implementations run there too in ``make test``; GCS-specific tests keep both emulators.
+SECOND_IMPLEMENTATIONS = {"store_env": {"seaweedfs", "gcs-emulator"}, "faulty": {"seaweedfs", "gcs-emulator"}}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("store_env") if callspec is not None else None
-        if backend is None:
+        if callspec is None:
             continue
-        mark = BACKEND_GAPS.get((getattr(item, "originalname", item.name), backend))
+        params = callspec.params
+        if any(isinstance(value, str) and value == "seaweedfs" for value in params.values()) or any(
+            params.get(fixture) in backends for fixture, backends in SECOND_IMPLEMENTATIONS.items()
+        ):
+            item.add_marker(pytest.mark.slow)
+        backend = params.get("store_env")
+        mark = BACKEND_GAPS.get((getattr(item, "originalname", item.name), backend)) if backend else None
         if mark is not None:
             item.add_marker(mark)

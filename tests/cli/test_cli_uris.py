@@ -98,6 +98,7 @@ async def _stored(store: AsyncPipelineStore) -> list[str]:
         return await store.list_artifacts()
 
 
+@pytest.mark.slow  # a property run: every example drives five CLI commands against a server
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(name=tricky_names)

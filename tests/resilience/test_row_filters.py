@@ -173,7 +173,7 @@ async def test_a_stream_cancelled_mid_read_leaves_the_store_usable(cloud: Cloud)
         batches = store.iter_batches("vitals", columns=["c0"], result_type="arrow", batch_rows=ROWS)
         await anext(batches)
         await anext(batches)  # the first window (two row groups) is handed out; the next needs reads
-        cloud.proxy.add("stall", lambda r: r.method == "GET", delay=3.0)
+        cloud.proxy.add("stall", lambda r: r.method == "GET", delay=1.0)
         with anyio.move_on_after(0.5) as scope:
             await anext(batches)
         assert scope.cancelled_caught

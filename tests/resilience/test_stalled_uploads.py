@@ -66,6 +66,7 @@ def through(proxy: FaultProxy, s3: S3Env, transfer: TransferConfig) -> AsyncS3Pi
     return AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=transfer, retry=FAST_RETRY)
 
 
+@pytest.mark.slow  # each case waits out a request deadline on purpose
 @pytest.mark.parametrize("path", ["one-request", "multipart"])
 async def test_s3_upload_to_a_peer_that_stops_reading_ends_and_leaves_nothing(moto: Server, path: str) -> None:
     s3 = S3Env(moto.url)
