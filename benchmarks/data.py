@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["bulk_frame", "frames_match", "load_matrix", "matrix_frame", "save_matrix"]
 

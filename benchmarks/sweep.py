@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run  # noqa: E402
+import run
 
 MiB = 1024 * 1024
 PART_SIZES = [8 * MiB, 16 * MiB, 32 * MiB]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
@@ -13,6 +11,9 @@ from ._exceptions import ConfigurationError
 from ._redaction import install_log_redaction
 
 if TYPE_CHECKING:  # the stubs are a development dependency; at run time the clients are aiobotocore's
+    from collections.abc import Callable
+    from contextlib import AsyncExitStack
+
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_stepfunctions.client import SFNClient
 
@@ -28,12 +29,12 @@ def _warm_models(session: Any, service: str) -> None:
     for kind in _MODEL_FILES:
         try:
             loader.load_service_model(service, kind)
-        except Exception:  # noqa: BLE001 - an optional file; create_client loads what exists
+        except Exception:
             pass
     for name in _DATA_FILES:
         try:
             loader.load_data(name)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
@@ -69,7 +70,7 @@ async def open_client(
         # Imported here, in the worker thread: importing aiohttp's connector builds SSL contexts
         # (tens of milliseconds), which must not happen on the event loop.
         try:
-            import aiobotocore.httpsession  # noqa: F401
+            import aiobotocore.httpsession
             import aiobotocore.session
         except ImportError:  # pragma: no cover - depends on the installed extras
             raise ImportError(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 __all__ = ["LoopBound"]
 

@@ -23,13 +23,15 @@ import atexit
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import Future
-from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from concurrent.futures import Future
+    from types import TracebackType
 
 __all__ = ["Facade", "Lease", "PortalClient", "lease", "shutdown"]
 
@@ -253,7 +255,7 @@ def shutdown() -> None:
     for client in list(_provider.clients):
         try:
             client.close()
-        except Exception:  # noqa: S110 - best effort at exit
+        except Exception:
             pass
 
 

@@ -22,8 +22,10 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["REDACTED_LOGGERS", "RedactingFilter", "install_log_redaction", "redact"]
 
@@ -82,7 +84,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record: leave it for logging to report
+        except Exception:
             return True
         record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from ._config import RetryConfig
 from ._exceptions import TransientStoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ._config import RetryConfig
 
 __all__ = ["retry"]
 

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from rich.console import Console
 from rich.progress import (
@@ -47,8 +46,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._stores.bulk import TransferOutcome
-from ._stores.core import ByteProgress
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._stores.bulk import TransferOutcome
+    from ._stores.core import ByteProgress
 
 __all__ = ["ProgressBar", "progress_enabled"]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.servers import Server, moto_reset, start_fake_gcs, start_gcs_emulator, start_moto, start_seaweedfs
 from tests.support.store_envs import GCSEnv, LocalEnv, S3Env, StoreEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytest_plugins = ["tests.support.stepfunctions"]
 

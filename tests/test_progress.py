@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from rich.console import Console
@@ -12,6 +12,9 @@ from clinops_async import AsyncLocalPipelineStore
 from clinops_async.orchestrate import LocalPipelineStore
 from clinops_async.progress import ProgressBar
 from clinops_async.synthetic import icu_windows
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def terminal() -> tuple[Console, io.StringIO]:

@@ -7,9 +7,8 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
@@ -34,6 +33,9 @@ from .._exceptions import (
 )
 from .._redaction import redact as redact_secrets
 from ..progress import ProgressBar
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "CliState", "ExitCode", "ReportingGroup", "emit_json", "error_record", "exit_code_for", "fail", "human_size",

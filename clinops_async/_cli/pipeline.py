@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
 
 from .._exceptions import ConfigurationError, ExecutionNotFoundError, ExecutionTimeoutError
 from .._pipelines.file import PipelineSpec, load_pipeline_file
-from .._pipelines.pipeline import AsyncStepFunctionsPipeline
-from .._pipelines.results import ExecutionResult
 from .._pipelines.steps import step_names
 from .common import CliState, ExitCode, emit_json, fail, json_option, print_table, run_async, table
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .._pipelines.pipeline import AsyncStepFunctionsPipeline
+    from .._pipelines.results import ExecutionResult
 
 __all__ = ["pipeline"]
 

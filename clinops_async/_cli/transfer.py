@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import pandas as pd
 
 from .._exceptions import ConfigurationError
 from .._stores.codecs import StorageFormat
-from .._stores.core import ArtifactInfo, AsyncPipelineStore, ByteProgress
 from .._stores.uri import ArtifactURI, LocationURI, is_directory_like, parse_artifact_uri, parse_location_uri
-from ..progress import ProgressBar
 from .common import CliState, ExitCode, exit_code_for, message_for
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    import pandas as pd
+
+    from .._stores.core import ArtifactInfo, AsyncPipelineStore, ByteProgress
+    from ..progress import ProgressBar
 
 __all__ = ["Listed", "StorePool", "Transfer", "TransferResult", "list_location", "plan_copies", "run_copies",
            "worst_code"]
@@ -170,8 +174,8 @@ async def plan_copies(pool: StorePool, sources: Sequence[str], destination: str,
         if is_directory_like(source):
             if not recursive:
                 raise ConfigurationError(f"{source!r} is a directory or prefix: add --recursive to copy what it holds")
-            for item in await list_location(pool, parse_location_uri(source)):
-                transfers.append(Transfer(item.artifact, parse_artifact_uri(place.child(item.relative))))
+            listed = await list_location(pool, parse_location_uri(source))
+            transfers.extend(Transfer(i.artifact, parse_artifact_uri(place.child(i.relative))) for i in listed)
         else:
             artifact = parse_artifact_uri(source)
             transfers.append(Transfer(artifact, parse_artifact_uri(place.child(artifact.basename))))

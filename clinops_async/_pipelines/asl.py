@@ -9,8 +9,7 @@ were created.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from .._exceptions import ConfigurationError
 from .steps import (
@@ -25,6 +24,9 @@ from .steps import (
     WaitStep,
     step_names,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["render_definition", "render_item_reader", "render_state"]
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._aws import credentials_error
 from .._exceptions import (
@@ -29,6 +28,9 @@ from .._exceptions import (
     PipelineError,
     PipelineNotDeployedError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 __all__ = [
     "ExecutionNotFoundError",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .validate import check_number
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["TERMINAL_STATUSES", "ExecutionResult", "ExecutionStatus", "ExecutionSummary", "PollConfig",
            "parse_output", "utc"]

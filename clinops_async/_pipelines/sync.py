@@ -8,7 +8,7 @@ fan-out, over :class:`~clinops_async._pipelines.pipeline.AsyncStepFunctionsPipel
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .. import _portal
 from .pipeline import (
@@ -19,7 +19,9 @@ from .pipeline import (
     PollConfig,
     StateMachineType,
 )
-from .steps import Step
+
+if TYPE_CHECKING:
+    from .steps import Step
 
 __all__ = ["StepFunctionsPipeline"]
 

@@ -242,7 +242,7 @@ def _check_dynamic_keys(value: object, what: str) -> None:
             if not isinstance(key, str):
                 raise ConfigurationError(f"{what} has a non-string key {key!r}; JSON keys are strings")
             if key.endswith(".$") and not (
-                isinstance(item, str) and (item.startswith("$") or item.startswith("States."))
+                isinstance(item, str) and (item.startswith(("$", "States.")))
             ):
                 raise ConfigurationError(
                     f"{what} key {key!r} ends in '.$', so its value must be a path ('$.field') or an "

@@ -16,14 +16,12 @@ out batch by batch.
 from __future__ import annotations
 
 import mmap
-from collections.abc import AsyncGenerator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._config import RetryConfig, TransferConfig
 from .._exceptions import ConfigurationError, SerializationError, TransientStoreError
 from .._retry import retry
 from . import codecs
@@ -33,6 +31,11 @@ from .codecs import ResultKind, StorageFormat
 from .download import Downloader
 from .metadata import META_FORMAT
 from .projection import FIRST_READ, RangedSource, ReadPlan, plan_read, read_footer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Iterator
+
+    from .._config import RetryConfig, TransferConfig
 
 __all__ = ["DEFAULT_BATCH_ROWS", "READ_AHEAD_GROUPS", "check_batch_rows", "stream_batches"]
 

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import anyio
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .._config import RetryConfig, TransferConfig
 from .._exceptions import ArtifactNotFoundError, ConfigurationError
@@ -39,6 +37,8 @@ from .upload import Uploader, put_request
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
 __all__ = ["ArtifactInfo", "AsyncPipelineStore", "ByteProgress", "UploadData"]
 

@@ -9,13 +9,11 @@ Column projection (only the footer and the wanted column chunks) is in :mod:`.pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
-import pyarrow.compute as pc
 
-from .._config import RetryConfig, TransferConfig
 from .._exceptions import IntegrityError, TransientStoreError
 from .._retry import retry
 from .._tasks import alongside, run_limited
@@ -24,6 +22,13 @@ from .buffer import ReceiveBuffer
 from .checksum import crc32c_b64_async
 from .metadata import META_CRC, META_FORMAT, META_WRITE, recorded_crc32c
 from .projection import FIRST_READ, fetch_projection
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import pyarrow.compute as pc
+
+    from .._config import RetryConfig, TransferConfig
 
 __all__ = ["Downloader"]
 

@@ -13,13 +13,12 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
-from .._config import RetryConfig, TransferConfig
 from .._exceptions import (
     AccessDeniedError,
     ArtifactExistsError,
@@ -34,6 +33,11 @@ from .backend import Backend, ObjectMeta, PutRequest
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 from .metadata import META_COLUMNS, META_ROWS
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .._config import RetryConfig, TransferConfig
 
 __all__ = ["AsyncLocalPipelineStore"]
 

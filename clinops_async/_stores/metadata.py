@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from .backend import ObjectMeta
+if TYPE_CHECKING:
+    from .backend import ObjectMeta
 
 __all__ = [
     "META_COLUMNS",

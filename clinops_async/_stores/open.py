@@ -13,12 +13,14 @@ One rule reads every URI, here and in the command line, and it is the rule ``sto
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from .._exceptions import ConfigurationError
-from .core import AsyncPipelineStore
 from .local import AsyncLocalPipelineStore
+
+if TYPE_CHECKING:
+    from .core import AsyncPipelineStore
 
 __all__ = ["open_store", "split_uri"]
 

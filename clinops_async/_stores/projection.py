@@ -14,8 +14,8 @@ downloaded whole.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import pyarrow as pa
@@ -31,6 +31,9 @@ from .backend import Backend, ByteCounter, ObjectMeta
 from .codecs import index_columns
 from .codecs.parquet_read import check_columns
 from .filters import check_filter, filter_columns
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ["FOOTER_GUESS", "RangedSource", "ReadPlan", "column_ranges", "fetch_projection", "plan_read", "read_footer"]
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-import pandas as pd
 
-from .backend import ByteCounter, MultipartUpload, PutRequest
 from .checksum import encode_crc32c
 from .codecs import StreamedTail, encode_parts
 from .metadata import META_CRC
-from .upload import Uploader
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .backend import ByteCounter, MultipartUpload, PutRequest
+    from .upload import Uploader
 
 __all__ = ["NoFullObjectChecksum", "StreamedUpload"]
 

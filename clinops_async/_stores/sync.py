@@ -7,26 +7,27 @@ Jupyter cell), and a Ctrl-C cancels the call in flight and waits for its clean-u
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-import pandas as pd
-import pyarrow as pa
-
 from .. import _portal
-from .._config import RetryConfig, TransferConfig
 from .batches import DEFAULT_BATCH_ROWS
-from .bulk import BulkResult, ProgressCallback
 from .codecs import ResultKind, StorageFormat
-from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress, UploadData
-from .filters import Filters
 from .gcs.backend import AsyncGCSPipelineStore, UploadMode
 from .local import AsyncLocalPipelineStore
 from .s3 import AsyncS3PipelineStore, ServerSideEncryption
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+    import pandas as pd
     import polars as pl
+    import pyarrow as pa
+
+    from .._config import RetryConfig, TransferConfig
+    from .bulk import BulkResult, ProgressCallback
+    from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress, UploadData
+    from .filters import Filters
 
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._config import RetryConfig, TransferConfig
 from .._exceptions import ArtifactExistsError, ArtifactNotFoundError
 from .._retry import retry
 from .._tasks import run_limited, wait_to_end
 from .backend import Backend, ByteCounter, MultipartUpload, PutRequest
 from .checksum import crc32c_b64_async
-from .codecs import StorageFormat
 from .metadata import META_COLUMNS, META_CRC, META_FORMAT, META_ROWS, META_WRITE
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .._config import RetryConfig, TransferConfig
+    from .codecs import StorageFormat
 
 __all__ = ["Uploader", "put_request"]
 

@@ -17,13 +17,15 @@ import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._exceptions import ConfigurationError
 from .codecs import StorageFormat
-from .core import AsyncPipelineStore
 from .open import open_store, split_uri
+
+if TYPE_CHECKING:
+    from .core import AsyncPipelineStore
 
 __all__ = ["ArtifactURI", "LocationURI", "artifact_from_uri", "is_directory_like", "parse_artifact_uri",
            "parse_location_uri"]

@@ -7,8 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -21,6 +20,9 @@ from clinops_async.orchestrate import LocalPipelineStore
 from clinops_async.synthetic import icu_windows
 from tests.support.servers import ROOT, Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SECRET = "cli-test-secret-value-0123456789"
 

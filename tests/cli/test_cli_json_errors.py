@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
 
 from clinops_async._cli.app import cli
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.servers import Server
 
 
 @pytest.fixture

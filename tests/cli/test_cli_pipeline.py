@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
@@ -16,6 +16,9 @@ from clinops_async._cli.app import cli
 from clinops_async._pipelines.file import load_pipeline_file
 from tests.support.servers import ROOT, Server
 from tests.support.stepfunctions import ROLE, lambda_arn
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PIPELINE_YAML = """\
 name: {name}

@@ -13,8 +13,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import anyio
@@ -26,12 +25,17 @@ from hypothesis import strategies as st
 
 from clinops_async import ConfigurationError, open_store
 from clinops_async._cli.app import cli
-from clinops_async._stores.core import AsyncPipelineStore
 from clinops_async._stores.local import AsyncLocalPipelineStore
 from clinops_async._stores.names import validate_name
 from clinops_async._stores.uri import parse_artifact_uri
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from clinops_async._stores.core import AsyncPipelineStore
+    from tests.support.servers import Server
 
 _URL_MEANINGFUL = ["%2F", "%20", "%25", "%", "?", "#", " ", "+", "&", "=", ";", "@", ":", "~", "é", "日本", "%C3%A9"]
 _segment = st.lists(

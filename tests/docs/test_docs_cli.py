@@ -6,11 +6,14 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.servers import ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DOC = ROOT / "docs" / "cli.md"
 

@@ -37,16 +37,18 @@ import re
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from clinops_async import _portal
 from tests.support.servers import ROOT
 from tests.support.store_envs import gcs_create_bucket
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 #: Pages tested elsewhere, with where.
 OWN_TESTS = {

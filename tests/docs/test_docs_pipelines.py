@@ -11,12 +11,13 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.servers import Server
-from tests.support.stepfunctions import MermaidParser
+if TYPE_CHECKING:
+    from tests.support.servers import Server
+    from tests.support.stepfunctions import MermaidParser
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 

@@ -11,8 +11,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,8 +19,12 @@ from clinops_async import ConfigurationError, ExecutionFailedError
 from clinops_async._pipelines.pipeline import PollConfig
 from clinops_async._pipelines.steps import FailStep, PassStep, WaitStep
 from clinops_async._pipelines.sync import StepFunctionsPipeline
-from tests.support.servers import Server
 from tests.support.stepfunctions import ROLE, lambda_arn
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.servers import Server
 
 pytestmark = pytest.mark.usefixtures("validated_definitions")
 

@@ -11,19 +11,22 @@ import asyncio
 import os
 import random
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pandas as pd
 import pytest
 
 from clinops_async import RetryConfig, TransferConfig
-from clinops_async._stores.core import AsyncPipelineStore
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env, StoreEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from clinops_async._stores.core import AsyncPipelineStore
+    from tests.support.servers import Server
 
 MiB = 1 << 20
 # One seed in the quick loop (make test-fast), all three in the full run.

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
-from aiohttp import web
 
 from clinops_async import (
     ArtifactExistsError,
@@ -27,11 +25,17 @@ from clinops_async import (
     TransientStoreError,
 )
 from clinops_async._stores.checksum import crc32c_b64
-from clinops_async._stores.core import AsyncPipelineStore
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
 from tests.support.store_envs import GCSEnv, S3Env, StoreEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from aiohttp import web
+
+    from clinops_async._stores.core import AsyncPipelineStore
 
 MiB = 1 << 20
 FAST_RETRY = RetryConfig(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)

@@ -4,8 +4,7 @@ a filter rules out by their statistics never move, and of the others only the ne
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,11 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from clinops_async import AsyncS3PipelineStore, TransientStoreError
-from clinops_async._stores.core import AsyncPipelineStore
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from clinops_async._stores.projection import FIRST_READ, FOOTER_GUESS
 from tests.support.fault_proxy import FaultProxy
 from tests.support.store_envs import GCSEnv, S3Env, StoreEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from clinops_async._stores.core import AsyncPipelineStore
 
 CLOUDS = ["s3", "gcs-emulator", "fake-gcs"]
 ROWS = 32_768  #: rows per row group: 256 KiB per float64 column chunk

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
-from aiohttp import web
 
 from clinops_async import IntegrityError, RetryConfig, TransferConfig, TransientStoreError
-from clinops_async._stores.core import AsyncPipelineStore
 from tests.support.fault_proxy import ErrorAnswer, FaultProxy, s3_error
 from tests.support.frames import icu_windows, wide_frame
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from aiohttp import web
+
+    from clinops_async._stores.core import AsyncPipelineStore
+    from tests.support.servers import Server
 
 MiB = 1024 * 1024
 FAST_RETRY = RetryConfig(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)

@@ -7,13 +7,16 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 
 from clinops_async import AsyncS3PipelineStore, ClinopsError, S3PipelineStore
 from tests.support.servers import ROOT, Server, free_port
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SECRET_KEY = "SyntheticSecretKey0123456789abcdefEXAMPLE"
 SESSION_TOKEN = "SyntheticSessionTokenEXAMPLE0123456789"

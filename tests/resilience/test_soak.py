@@ -8,7 +8,7 @@ Each test runs on both S3 servers, moto and SeaweedFS.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,12 @@ import pytest
 from clinops_async import AsyncS3PipelineStore, RetryConfig, TransientStoreError
 from clinops_async._stores.checksum import crc32c_b64
 from tests.support.fault_proxy import FaultProxy
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.servers import Server
 
 ARTIFACTS = int(os.environ.get("CLINOPS_SOAK_ARTIFACTS", "300"))
 ROUNDS = 6

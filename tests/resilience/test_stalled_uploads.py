@@ -10,11 +10,11 @@ another connection. Each test fails, instead of hanging, past ``LIMIT`` seconds.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import anyio
 import pandas as pd
 import pytest
-from aiohttp import web
 
 from clinops_async import (
     AsyncS3PipelineStore,
@@ -26,8 +26,12 @@ from clinops_async import (
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
-from tests.support.servers import Server
 from tests.support.store_envs import GCSEnv, S3Env
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from tests.support.servers import Server
 
 MiB = 1 << 20
 FAST_RETRY = RetryConfig(max_attempts=3, initial_backoff=0.01, max_backoff=0.05)
@@ -36,7 +40,7 @@ STALL = 120.0
 #: The bound each test holds the library to (it fails, rather than hangs, past this).
 LIMIT = 30.0
 #: Short deadlines: 0.5 s to connect, 0.5 s without an answer, and at least 32 MiB/s for a body.
-S3_TRANSFER = dict(connect_timeout=0.5, read_timeout=0.5, min_transfer_rate=32 * MiB, max_concurrency=2)
+S3_TRANSFER = {"connect_timeout": 0.5, "read_timeout": 0.5, "min_transfer_rate": 32 * MiB, "max_concurrency": 2}
 
 
 def big_frame() -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,9 @@ import pytest
 
 from clinops_async import ConfigurationError, SerializationError, StorageFormat
 from tests.support.frames import icu_windows
-from tests.support.store_envs import StoreEnv
+
+if TYPE_CHECKING:
+    from tests.support.store_envs import StoreEnv
 
 #: Rows per row group of :func:`grouped_table`; each group holds one contiguous range of ``t``.
 GROUP_ROWS = 20_000

@@ -7,8 +7,7 @@ I/O, and the artifact already stored under that name is left untouched.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +22,12 @@ from clinops_async._stores import codecs as _codecs
 from clinops_async._stores.buffer import ReceiveBuffer
 from clinops_async._stores.checksum import crc32c_int
 from clinops_async._stores.codecs import StorageFormat, decode, encode
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.servers import Server
 
 SENTINEL = pd.DataFrame({"kept": [1, 2, 3]})
 

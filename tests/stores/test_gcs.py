@@ -8,9 +8,7 @@ import json
 import time
 import traceback
 import urllib.parse
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import aiohttp
 import anyio
@@ -38,6 +36,10 @@ from tests.support.frames import icu_windows, wide_frame
 from tests.support.servers import Server, start_fake_gcs
 from tests.support.store_envs import GCSEnv, gcs_create_bucket
 from tests.support.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 MiB = 1 << 20
 KMS_KEY = "projects/p/locations/europe-west4/keyRings/clinops/cryptoKeys/artifacts"

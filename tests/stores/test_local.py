@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -17,6 +17,9 @@ from clinops_async import (
     SerializationError,
     open_store,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def test_files_are_private_to_their_owner_by_default(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ store cannot place beside an existing artifact is a typed error, not a raw "File
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -16,8 +16,12 @@ from clinops_async import (
     BucketNotFoundError,
     NameConflictError,
 )
-from tests.support.servers import Server
 from tests.support.store_envs import S3Env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.servers import Server
 
 
 async def test_info_and_exists_on_a_missing_s3_bucket_say_the_bucket_is_missing(moto: Server) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 
 from clinops_async import ConfigurationError
 from clinops_async._stores.names import name_from_key, object_key, validate_name, validate_prefix
-from tests.support.store_envs import StoreEnv
+
+if TYPE_CHECKING:
+    from tests.support.store_envs import StoreEnv
 
 NFC = "caf\u00e9/na\u00efve"
 NFD = unicodedata.normalize("NFD", NFC)

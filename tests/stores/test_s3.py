@@ -9,8 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import boto3  # type: ignore[import-untyped]
@@ -36,6 +35,9 @@ from tests.support.frames import icu_windows, wide_frame
 from tests.support.servers import ROOT, Server
 from tests.support.store_envs import S3Env
 from tests.support.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MiB = 1024 * 1024
 SMALL_PARTS = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB, max_concurrency=2)

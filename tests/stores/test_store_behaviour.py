@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,11 @@ from clinops_async import (
     TransferConfig,
 )
 from tests.support.frames import hourly_series, icu_windows, wide_frame
-from tests.support.store_envs import StoreEnv
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.store_envs import StoreEnv
 
 
 async def test_round_trip_is_exact_and_uri_follows_original_layout(store_env: StoreEnv) -> None:

@@ -13,13 +13,15 @@ import shutil
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from clinops_async._pipelines.pipeline import AsyncStepFunctionsPipeline
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = [
     "ACCOUNT",

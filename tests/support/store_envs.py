@@ -7,16 +7,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3  # type: ignore[import-untyped]
 
 from clinops_async import AsyncS3PipelineStore
-from clinops_async._stores.core import AsyncPipelineStore
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from clinops_async._stores.gcs.upload import TEMP_MARK
 from clinops_async._stores.local import AsyncLocalPipelineStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from clinops_async._stores.core import AsyncPipelineStore
 
 __all__ = ["GCSEnv", "LocalEnv", "S3Env", "StoreEnv", "gcs_create_bucket"]
 

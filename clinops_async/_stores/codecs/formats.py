@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import enum
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,9 @@ from ..filters import check_filter
 from .frames import check_frame, describe_failure, dictionary_columns, with_extra_metadata
 from .parquet_read import decode_parquet
 from .tables import ResultKind, encode_arrow, from_table, read_csv_table, to_arrow_input
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Encoded", "StorageFormat", "coerce_format", "decode", "decode_owned", "encode"]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,9 @@ import pyarrow.parquet as pq
 from ..._exceptions import ConfigurationError, IntegrityError, SerializationError
 from ..filters import check_filter
 from .frames import FRAME_META_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "check_columns",

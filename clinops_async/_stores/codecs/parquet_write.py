@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..._exceptions import SerializationError
 from ..checksum import crc32c_int
 from .frames import check_frame, describe_failure, dictionary_columns, with_extra_metadata
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
 
 __all__ = ["StreamedTail", "encode_parts"]
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import importlib
 import io
-from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -22,6 +21,9 @@ import pyarrow.parquet as pq
 
 from ..._exceptions import ConfigurationError, SerializationError
 from ..filters import check_filter
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "RESULT_KINDS",

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ..._config import RetryConfig, TransferConfig
 from ..._exceptions import (
     ArtifactExistsError,
     ArtifactNotFoundError,
@@ -33,6 +31,11 @@ from . import auth as _gcs_auth
 from . import upload as _gcs_upload
 from .http import GOOGLE_API_ROOT, BucketClient
 from .upload import CHUNK_ALIGN
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from ..._config import RetryConfig, TransferConfig
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 

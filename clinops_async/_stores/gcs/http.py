@@ -13,11 +13,9 @@ import contextlib
 import functools
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..._config import TransferConfig
 from ..._exceptions import (
     AccessDeniedError,
     ArtifactExistsError,
@@ -30,6 +28,11 @@ from ..._exceptions import (
 )
 from ..backend import ObjectChangedError, PutRequest
 from . import auth as _gcs_auth
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Mapping
+
+    from ..._config import TransferConfig
 
 __all__ = [
     "GOOGLE_API_ROOT",

@@ -19,18 +19,21 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..._config import RetryConfig
 from ..._exceptions import ArtifactExistsError, StoreError, TransientStoreError
 from ..._retry import retry
 from ..._tasks import run_limited
-from ..backend import PutRequest
 from ..checksum import crc32c_b64_async
 from .http import BucketClient, status_error
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ..._config import RetryConfig
+    from ..backend import PutRequest
 
 __all__ = ["CHUNK_ALIGN", "MAX_COMPONENTS", "MAX_COMPOSE_SOURCES", "TEMP_MARK", "upload_composite", "upload_resumable"]
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
 from ..._aws import open_client, stall_limited_sockets
-from ..._config import TransferConfig
 from ..._exceptions import (
     ArtifactExistsError,
     ArtifactNotFoundError,
@@ -23,7 +21,11 @@ from .bodies import BufferBody, read_body, read_body_into, total_size, whole_obj
 from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
+    from collections.abc import AsyncIterator, Awaitable, Mapping
+
     from types_aiobotocore_s3.client import S3Client
+
+    from ..._config import TransferConfig
 
 __all__ = ["S3Backend", "ServerSideEncryption"]
 

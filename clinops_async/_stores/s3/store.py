@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..._config import RetryConfig, TransferConfig
 from ..._exceptions import ConfigurationError
 from ..buckets import check_s3_bucket
 from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
 from .backend import S3Backend, ServerSideEncryption
+
+if TYPE_CHECKING:
+    from ..._config import RetryConfig, TransferConfig
 
 __all__ = ["AsyncS3PipelineStore", "ServerSideEncryption"]
 
