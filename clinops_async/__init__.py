@@ -42,7 +42,7 @@ from ._stores.core import ArtifactInfo, AsyncPipelineStore
 from ._stores.gcs.backend import AsyncGCSPipelineStore
 from ._stores.local import AsyncLocalPipelineStore
 from ._stores.open import open_store
-from ._stores.s3 import AsyncS3PipelineStore
+from ._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
 from ._stores.sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
 from ._version import __version__
 
@@ -67,6 +67,7 @@ __all__ = [
     "ExecutionTimeoutError",
     "FailStep",
     "GCSPipelineStore",
+    "IncompleteUpload",
     "IntegrityError",
     "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import pandas as pd
 
+from .._exceptions import ConfigurationError
 from .._stores.core import ArtifactInfo
 from .._stores.open import split_uri
+from .._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
 from .._stores.uri import ArtifactURI, parse_artifact_uri, parse_location_uri
 from .._version import __version__
 from .common import (
@@ -336,6 +338,38 @@ def cat(ctx: click.Context, uri: str, columns: str | None, output: str, as_json:
 
 
 cli.add_command(pipeline)
+
+
+# -- uploads ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("location")
+@click.option("--abort", is_flag=True, help="Abort them (their parts stop costing storage).")
+@json_option
+@click.pass_context
+def uploads(ctx: click.Context, location: str, abort: bool, as_json: bool) -> None:
+    """List (or --abort) the incomplete S3 multipart uploads under LOCATION (a URI or key prefix)."""
+    state = _state(ctx)
+    place = parse_location_uri(location)
+    if place.scheme != "s3":
+        raise ConfigurationError(f"{location!r}: only S3 keeps incomplete multipart uploads")
+    key_prefix = "/".join(p for p in (place.prefix, place.partial) if p)
+
+    async def main() -> list[IncompleteUpload]:
+        bucket = place.root.removeprefix("s3://")
+        async with AsyncS3PipelineStore(bucket, **state.store_options("s3", reading=True)) as store:
+            if abort:
+                return await store.abort_incomplete_uploads(key_prefix)
+            return await store.list_incomplete_uploads(key_prefix)
+
+    found = run_async(main)
+    if as_json:
+        emit_json([{"uri": u.uri, "upload_id": u.upload_id, "aborted": abort,
+                    "initiated": u.initiated.isoformat() if u.initiated else None} for u in found])
+        return
+    for upload in found:
+        click.echo(f"{'aborted' if abort else 'incomplete'} {upload.uri} {upload.upload_id}")
 
 
 def main() -> None:

@@ -112,7 +112,8 @@ def message_for(exc: BaseException) -> str:
         text = str(exc.message if isinstance(exc, click.ClickException) else exc)
     else:
         text = f"unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)"
-    return redact(" ".join(text.split()))
+    notes = getattr(exc, "__notes__", None) or []  # what the library added, e.g. an upload left behind
+    return redact(" ".join(" ".join([text, *(f"({note})" for note in notes)]).split()))
 
 
 @dataclass

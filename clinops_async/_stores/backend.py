@@ -60,6 +60,8 @@ class MultipartUpload:
 
     handle: Any
     full_object_crc32c: bool
+    #: The server's id of the upload, as its tools show it (S3's UploadId).
+    upload_id: str = ""
 
 
 class ObjectChangedError(Exception):

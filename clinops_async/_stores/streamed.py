@@ -72,9 +72,9 @@ class StreamedUpload:
                 raise self.failure
             assert self.tail is not None
             await self._finish(self.tail)
-        except BaseException:
+        except BaseException as exc:
             if self.upload is not None:
-                await self.uploader.abort(self.upload, self.request)
+                await self.uploader.abort(self.upload, self.request, exc)
             raise
         return self.tail.size
 

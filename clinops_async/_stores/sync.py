@@ -14,7 +14,7 @@ from .batches import DEFAULT_BATCH_ROWS
 from .codecs import ResultKind, StorageFormat
 from .gcs.backend import AsyncGCSPipelineStore, UploadMode
 from .local import AsyncLocalPipelineStore
-from .s3 import AsyncS3PipelineStore, ServerSideEncryption
+from .s3 import AsyncS3PipelineStore, IncompleteUpload, ServerSideEncryption
 
 if TYPE_CHECKING:
     import os
@@ -178,6 +178,18 @@ class S3PipelineStore(PipelineStoreFacade):
     @property
     def bucket(self) -> str:
         return self._async.bucket  # type: ignore[attr-defined,no-any-return]
+
+    def list_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        """Blocking version of :meth:`AsyncS3PipelineStore.list_incomplete_uploads`."""
+        return self._lease.call(self._s3.list_incomplete_uploads, prefix)
+
+    def abort_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        """Blocking version of :meth:`AsyncS3PipelineStore.abort_incomplete_uploads`."""
+        return self._lease.call(self._s3.abort_incomplete_uploads, prefix)
+
+    @property
+    def _s3(self) -> AsyncS3PipelineStore:
+        return self._async  # type: ignore[return-value]
 
 
 class GCSPipelineStore(PipelineStoreFacade):

@@ -123,8 +123,8 @@ class Uploader:
         try:
             await run_limited(self.transfer.max_concurrency, (job(i) for i in range(count)))
             await self.complete(upload, request, parts, request.crc32c)
-        except BaseException:
-            await self.abort(upload, request)
+        except BaseException as exc:
+            await self.abort(upload, request, exc)
             raise
 
     async def start_multipart(self, request: PutRequest) -> MultipartUpload:
@@ -161,11 +161,21 @@ class Uploader:
             what=f"completion of {request.uri}",
         )
 
-    async def abort(self, upload: MultipartUpload, request: PutRequest) -> None:
+    async def abort(self, upload: MultipartUpload, request: PutRequest, failure: BaseException | None = None) -> None:
+        """Abort the upload, shielded from cancellation. When it cannot get through, ``failure`` (the
+        error that ends the upload) says which upload is left and how to remove it."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(60):
             try:
                 await retry(
                     self.retry_config, lambda: self.backend.abort_multipart(upload), what=f"abort of {request.uri}"
                 )
+                return
             except Exception:
-                logger.warning("could not abort the multipart upload of %s", request.uri, exc_info=True)
+                pass
+        note = (
+            f"the incomplete multipart upload {upload.upload_id or '(id unknown)'} of {request.uri} could not be "
+            f"aborted; remove it with: clinops-async uploads {request.uri} --abort"
+        )
+        logger.warning("%s", note)
+        if failure is not None:
+            failure.add_note(note)

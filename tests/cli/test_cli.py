@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
@@ -322,3 +323,40 @@ def test_cp_and_ls_on_gcs_through_the_emulator_variable(fake_gcs: Server, tmp_pa
     down = run_cli(env, "cp", uri, str(back))
     assert down.returncode == 0, down.stderr
     pd.testing.assert_frame_equal(read_local(back), df)
+
+
+def test_an_upload_whose_abort_cannot_get_through_is_named_and_removed_by_the_uploads_command(
+    env: dict[str, str], s3: S3Env, moto: Server
+) -> None:
+    # A part is refused, and so is every abort: the failure names the upload left behind and the
+    # command that removes it; `uploads` lists it and `uploads --abort` removes it.
+    from clinops_async import AccessDeniedError, AsyncS3PipelineStore, RetryConfig, TransferConfig
+    from tests.support.fault_proxy import FaultProxy
+    from tests.support.frames import wide_frame
+
+    mib = 1024 * 1024
+    transfer = TransferConfig(multipart_threshold=5 * mib, part_size=5 * mib, max_concurrency=1)
+    with FaultProxy(moto.url) as proxy:
+        proxy.add("status", lambda r: r.method == "PUT" and r.query.get("partNumber") == "2",
+                  times=10, **proxy.error(403))
+        proxy.add("status", lambda r: r.method == "DELETE" and "uploadId" in r.query, times=20, **proxy.error(503))
+
+        async def upload() -> AccessDeniedError:
+            store = AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=transfer,
+                                         retry=RetryConfig(max_attempts=2, initial_backoff=0.01, max_backoff=0.02))
+            async with store:
+                with pytest.raises(AccessDeniedError) as caught:
+                    await store.upload(wide_frame(200_000, 20), "vitals")
+            return caught.value
+
+        failure = anyio.run(upload)
+    [left] = s3.client.list_multipart_uploads(Bucket=s3.bucket)["Uploads"]
+    uri = f"s3://{s3.bucket}/vitals.parquet"
+    assert f"{left['UploadId']} of {uri} could not be aborted" in " ".join(failure.__notes__)
+    assert f"clinops-async uploads {uri} --abort" in " ".join(failure.__notes__)
+    listed = json.loads(invoke(env, "uploads", "--json", uri).stdout)
+    assert [(u["uri"], u["upload_id"]) for u in listed] == [(uri, left["UploadId"])]
+    aborted = invoke(env, "uploads", "--abort", uri)
+    assert aborted.stdout == f"aborted {uri} {left['UploadId']}\n"
+    assert s3.incomplete_uploads() == 0
+    assert invoke(env, "uploads", f"s3://{s3.bucket}/").stdout == ""

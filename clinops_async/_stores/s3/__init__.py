@@ -3,6 +3,6 @@ request and response bodies (:mod:`.bodies`), and the public store (:mod:`.store
 
 from __future__ import annotations
 
-from .store import AsyncS3PipelineStore, ServerSideEncryption
+from .store import AsyncS3PipelineStore, IncompleteUpload, ServerSideEncryption
 
-__all__ = ["AsyncS3PipelineStore", "ServerSideEncryption"]
+__all__ = ["AsyncS3PipelineStore", "IncompleteUpload", "ServerSideEncryption"]

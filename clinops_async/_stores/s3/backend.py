@@ -22,6 +22,7 @@ from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
     from collections.abc import AsyncIterator, Awaitable, Mapping
+    from datetime import datetime
 
     from types_aiobotocore_s3.client import S3Client
 
@@ -164,7 +165,7 @@ class S3Backend(Backend):
         ))
         # A server that does not know full-object checksums ignores the request and says nothing.
         full_object = response.get("ChecksumType") == "FULL_OBJECT"
-        return MultipartUpload((request, response["UploadId"]), full_object_crc32c=full_object)
+        return MultipartUpload((request, response["UploadId"]), full_object, upload_id=response["UploadId"])
 
     async def upload_part(self, upload: MultipartUpload, number: int, data: memoryview, crc32c: str) -> Any:
         request, upload_id = upload.handle
@@ -278,6 +279,21 @@ class S3Backend(Backend):
         while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:  # one deadline a page
             for item in page.get("Contents", ()):
                 yield item["Key"]
+
+    async def incomplete_uploads(self, prefix: str) -> list[tuple[str, str, datetime | None]]:
+        """``(key, upload_id, initiated)`` of every multipart upload under ``prefix`` not yet completed."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        uri = self.uri(prefix)
+        found = []
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix).__aiter__()
+        while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:
+            found += [(u["Key"], u["UploadId"], u.get("Initiated")) for u in page.get("Uploads", ())]
+        return found
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort one multipart upload by its id (no error when it is already gone)."""
+        request = PutRequest(key, self.uri(key), 0, "", {}, None, True)
+        await self.abort_multipart(MultipartUpload((request, upload_id), False, upload_id=upload_id))
 
     async def delete(self, key: str) -> None:
         await self._bounded(self.uri(key), 0, self.client.delete_object(Bucket=self.bucket, Key=key))

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from ..._exceptions import ConfigurationError
+from ..._retry import retry
 from ..buckets import check_s3_bucket
 from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
+from ..names import list_prefix
 from .backend import S3Backend, ServerSideEncryption
 
 if TYPE_CHECKING:
     from ..._config import RetryConfig, TransferConfig
 
-__all__ = ["AsyncS3PipelineStore", "ServerSideEncryption"]
+__all__ = ["AsyncS3PipelineStore", "IncompleteUpload", "ServerSideEncryption"]
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload that was started and never completed nor aborted (its parts still cost
+    storage). clinops_async aborts its own on failure and cancellation; one is left only when the
+    abort itself could not reach S3, and the error of that upload names it.
+
+    Attributes:
+        uri: The URI of the object the upload was writing.
+        upload_id: S3's id of the upload.
+        initiated: When it was started, when S3 reports it.
+    """
+
+    uri: str
+    upload_id: str
+    initiated: datetime | None
 
 
 class AsyncS3PipelineStore(AsyncPipelineStore):
@@ -89,6 +110,39 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
             sse_kms_key_id=sse_kms_key_id,
             transfer=self.transfer,
         )
+
+    async def list_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        """The multipart uploads under the store prefix and ``prefix`` (a plain string prefix of the
+        keys, as for ``list_artifacts``) that were never completed nor aborted.
+
+        Raises:
+            ConfigurationError: Invalid prefix (before any I/O).
+        """
+        key_prefix = list_prefix(self.prefix, prefix)
+        backend = await self._ready()
+        assert isinstance(backend, S3Backend)
+        found = await retry(
+            self.retry_config, lambda: backend.incomplete_uploads(key_prefix),
+            what=f"listing of the incomplete uploads under {backend.uri(key_prefix)}",
+        )
+        return [IncompleteUpload(backend.uri(key), upload_id, started) for key, upload_id, started in found]
+
+    async def abort_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
+        """Abort every upload ``list_incomplete_uploads(prefix)`` lists, and return them.
+
+        Raises:
+            ConfigurationError: Invalid prefix (before any I/O).
+        """
+        uploads = await self.list_incomplete_uploads(prefix)
+        backend = self._backend
+        assert isinstance(backend, S3Backend)
+        for upload in uploads:
+            key = upload.uri.removeprefix(backend.uri(""))
+            await retry(
+                self.retry_config, lambda: backend.abort_upload(key, upload.upload_id),  # noqa: B023 - awaited at once
+                what=f"abort of {upload.uri}",
+            )
+        return uploads
 
     def __repr__(self) -> str:
         return f"AsyncS3PipelineStore(bucket={self.bucket!r}, prefix={self.prefix!r}, format={self.format.value!r})"
