@@ -21,6 +21,7 @@ __all__ = [
     "describe_failure",
     "dictionary_columns",
     "object_column_names",
+    "unit_of",
     "with_extra_metadata",
 ]
 
@@ -110,11 +111,11 @@ def with_extra_metadata(frame: pd.DataFrame, schema: pa.Schema) -> dict[bytes, b
     categories = _categories(frame)
     if categories:
         extra["categories"] = categories
-    units = {str(n): _unit(d) for n, d in frame.dtypes.items() if _unit(d) is not None}
+    units = {str(n): unit_of(d) for n, d in frame.dtypes.items() if unit_of(d) is not None}
     if units:
         extra["units"] = units
-    if _unit(frame.index.dtype) is not None:
-        extra["index_unit"] = _unit(frame.index.dtype)
+    if unit_of(frame.index.dtype) is not None:
+        extra["index_unit"] = unit_of(frame.index.dtype)
     nan_columns = _nan_object_columns(frame)
     if nan_columns:
         extra["nan_object_columns"] = nan_columns
@@ -123,7 +124,7 @@ def with_extra_metadata(frame: pd.DataFrame, schema: pa.Schema) -> dict[bytes, b
     return meta
 
 
-def _unit(dtype: Any) -> str | None:
+def unit_of(dtype: Any) -> str | None:
     """The unit of a datetime or timedelta dtype (Parquet has no seconds: they come back as ms)."""
     if isinstance(dtype, pd.DatetimeTZDtype):
         return str(dtype.unit)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ..._exceptions import ConfigurationError, IntegrityError, SerializationError
 from ..filters import check_filter
-from .frames import FRAME_META_KEY
+from .frames import FRAME_META_KEY, unit_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -72,7 +72,7 @@ def _restore_dtypes(df: pd.DataFrame, objects: dict[str, list[Any]], extra: dict
                 values = [float("nan") if v is None else v for v in values]
             df[name] = pd.Series(_as_object_array(values), index=df.index, dtype=object, copy=False)
     for name, unit in (extra.get("units") or {}).items():
-        if name in df.columns and _unit_of(df[name].dtype) not in (None, unit):
+        if name in df.columns and unit_of(df[name].dtype) not in (None, unit):
             df[name] = df[name].dt.as_unit(unit)
     index_unit = extra.get("index_unit")
     if index_unit and isinstance(df.index, pd.DatetimeIndex | pd.TimedeltaIndex):
@@ -84,14 +84,6 @@ def _restore_dtypes(df: pd.DataFrame, objects: dict[str, list[Any]], extra: dict
             cats = _category_index(spec)
             df[name] = pd.Categorical(df[name], categories=cats, ordered=spec["ordered"])
     return df
-
-
-def _unit_of(dtype: Any) -> str | None:
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        return str(dtype.unit)
-    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
-        return str(np.datetime_data(dtype)[0])
-    return None
 
 
 def _category_index(spec: dict[str, Any]) -> pd.Index:
