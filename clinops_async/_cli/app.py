@@ -13,13 +13,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from .._exceptions import ConfigurationError
-from .._stores.core import ArtifactInfo
-from .._stores.open import split_uri
-from .._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
-from .._stores.uri import ArtifactURI, parse_artifact_uri, parse_location_uri
 from .._version import __version__
 from .common import (
     CliState,
@@ -40,19 +35,19 @@ from .common import (
     table,
 )
 from .pipeline import pipeline
-from .transfer import (
-    Listed,
-    StorePool,
-    TransferResult,
-    infos,
-    list_location,
-    plan_copies,
-    run_copies,
-    worst_code,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import pandas as pd
+
+    from .._stores.core import ArtifactInfo
+    from .._stores.s3 import IncompleteUpload
+    from .._stores.uri import ArtifactURI
+    from .transfer import Listed, TransferResult
+
+# The stores (and with them pandas and pyarrow) are imported by the commands that move artifacts,
+# not when the command line starts: `clinops-async --help` and `pipeline` commands never load them.
 
 __all__ = ["cli", "main"]
 
@@ -111,6 +106,8 @@ def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
       clinops-async cp a.parquet b.parquet s3://bucket/features/
       clinops-async cp -r s3://bucket/features/ ./local/
     """
+    from .transfer import StorePool, plan_copies, run_copies, worst_code
+
     if len(paths) < 2:
         raise click.UsageError("cp needs a SOURCE and a DESTINATION")
     state = _state(ctx)
@@ -169,6 +166,10 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
     the current directory). Listing is recursive; text after the last '/' is a name prefix:
       clinops-async ls s3://bucket/features/win
     """
+    from .._stores.core import ArtifactInfo
+    from .._stores.uri import parse_artifact_uri, parse_location_uri
+    from .transfer import Listed, StorePool, infos, list_location
+
     state = _state(ctx)
     place = parse_location_uri(location)
     single_file = place.is_local and os.path.isfile(_local_path(location))
@@ -203,6 +204,8 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
 
 
 def _local_path(location: str) -> str:
+    from .._stores.open import split_uri
+
     return os.path.expanduser(split_uri(location)[2])
 
 
@@ -216,6 +219,9 @@ def _count(value: int | None) -> str:
 @click.pass_context
 def info(ctx: click.Context, uri: str, as_json: bool) -> None:
     """Show what is known about one artifact without downloading it."""
+    from .._stores.uri import parse_artifact_uri
+    from .transfer import StorePool
+
     state = _state(ctx)
     artifact = parse_artifact_uri(uri)
 
@@ -244,6 +250,9 @@ def info(ctx: click.Context, uri: str, as_json: bool) -> None:
 @click.pass_context
 def rm(ctx: click.Context, uris: Sequence[str], force: bool, quiet: bool, as_json: bool) -> None:
     """Delete artifacts."""
+    from .._stores.uri import parse_artifact_uri
+    from .transfer import StorePool, worst_code
+
     state = _state(ctx)
     artifacts = [parse_artifact_uri(u) for u in uris]
 
@@ -275,6 +284,11 @@ def rm(ctx: click.Context, uris: Sequence[str], force: bool, quiet: bool, as_jso
 
 
 def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | None, output: str) -> None:
+    import pandas as pd
+
+    from .._stores.uri import parse_artifact_uri
+    from .transfer import StorePool
+
     state = _state(ctx)
     artifact = parse_artifact_uri(uri)
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -350,6 +364,9 @@ cli.add_command(pipeline)
 @click.pass_context
 def uploads(ctx: click.Context, location: str, abort: bool, as_json: bool) -> None:
     """List (or --abort) the incomplete S3 multipart uploads under LOCATION (a URI or key prefix)."""
+    from .._stores.s3 import AsyncS3PipelineStore
+    from .._stores.uri import parse_location_uri
+
     state = _state(ctx)
     place = parse_location_uri(location)
     if place.scheme != "s3":

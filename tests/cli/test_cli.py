@@ -360,3 +360,23 @@ def test_an_upload_whose_abort_cannot_get_through_is_named_and_removed_by_the_up
     assert aborted.stdout == f"aborted {uri} {left['UploadId']}\n"
     assert s3.incomplete_uploads() == 0
     assert invoke(env, "uploads", f"s3://{s3.bucket}/").stdout == ""
+
+
+def test_the_package_and_the_command_line_start_without_pandas_or_pyarrow() -> None:
+    # `import clinops_async` and `clinops-async --help` load no data library and no cloud SDK: the
+    # names of the API load on first use, and the commands import the stores when they run.
+    script = (
+        "import sys, clinops_async, clinops_async.cli\n"
+        "from click.testing import CliRunner\n"
+        "assert CliRunner().invoke(clinops_async.cli.cli, ['--help']).exit_code == 0\n"
+        "assert CliRunner().invoke(clinops_async.cli.cli, ['pipeline', '--help']).exit_code == 0\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'pyarrow', 'numpy', 'aiobotocore', "
+        "'botocore', 'aiohttp'})\n"
+        "print(heavy)\n"
+        "clinops_async.AsyncS3PipelineStore\n"
+        "assert 'pandas' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
