@@ -52,10 +52,8 @@ unit: install-dev tools
 test: lint typecheck unit
 
 # The edit-test loop: every test not marked slow (no 200 MB artifacts, soak, long fault and property
-# runs or whole subprocess sessions); about half the CPU time of the full run (docs/development.md).
-# `make test` still runs everything.
-# The edit-test loop: everything not marked slow, on two worker processes (pytest-xdist), each with
-# its own local servers.
+# runs or whole subprocess sessions), on two worker processes (pytest-xdist), each with its own local
+# servers. `make test` still runs everything.
 test-fast: install-dev tools
 	$(PY) -m pytest -m "not slow" -n 2
 
