@@ -8,6 +8,7 @@ from typing import Any as _Any
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
     AccessDeniedError,
+    ArtifactChangedError,
     ArtifactExistsError,
     ArtifactNotFoundError,
     BucketNotFoundError,
@@ -22,6 +23,7 @@ from ._exceptions import (
     PipelineError,
     PipelineNotDeployedError,
     SerializationError,
+    StepInputError,
     StoreError,
     TransientStoreError,
 )
@@ -54,6 +56,7 @@ from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactChangedError",
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
@@ -91,6 +94,7 @@ __all__ = [
     "S3Prefix",
     "SerializationError",
     "StepFunctionsPipeline",
+    "StepInputError",
     "StorageFormat",
     "StoreError",
     "TransferConfig",
