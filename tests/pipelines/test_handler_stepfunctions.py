@@ -80,7 +80,8 @@ async def test_three_steps_pass_references_through_the_state_machine(
     await pipeline.deploy()
 
     execution = f"run-{uuid.uuid4().hex[:8]}"
-    sent, previous = [], raw
+    sent: list[tuple[dict[str, Any], Any]] = []
+    previous: Any = raw
     for state, step in (("Clean", clean), ("Features", features), ("Cohort", cohort)):
         event = {"input": previous, "step_context": {"execution": execution, "state": state}}
         previous = await step.run_async(event)
