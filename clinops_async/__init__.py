@@ -31,6 +31,7 @@ from ._redaction import install_log_redaction as _install_log_redaction
 
 if _TYPE_CHECKING:
     from ._pipelines.pipeline import AsyncStepFunctionsPipeline
+    from ._pipelines.releases import LoggingConfig
     from ._pipelines.results import ExecutionResult, ExecutionSummary, PollConfig
     from ._pipelines.steps import (
         LAMBDA_SERVICE_ERRORS,
@@ -80,6 +81,7 @@ __all__ = [
     "IntegrityError",
     "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",
+    "LoggingConfig",
     "MapStep",
     "NameConflictError",
     "ParallelStep",
@@ -122,6 +124,7 @@ _LAZY = {
     "IncompleteUpload": "._stores.s3",
     "LAMBDA_SERVICE_ERRORS": "._pipelines.steps",
     "LocalPipelineStore": "._stores.sync",
+    "LoggingConfig": "._pipelines.releases",
     "MapStep": "._pipelines.steps",
     "ParallelStep": "._pipelines.steps",
     "PassStep": "._pipelines.steps",
