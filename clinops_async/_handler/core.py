@@ -17,11 +17,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, StepInputError
 from .._stores.codecs import StorageFormat, check_result_kind
 from .._stores.names import validate_name
 from .._stores.open import open_store, split_uri
 from .artifacts import ArtifactReader, output_base, reference
+from .callback import TOKEN_VARIABLE, send_task_result
 from .events import StepEvent, parse_event
 
 if TYPE_CHECKING:
@@ -122,22 +123,32 @@ class ArtifactHandler:
         ``States.JsonToString($)``), else standard input. On failure the error is printed to
         standard error as ``{"errorType": CLASS, "errorMessage": ...}``, the shape Lambda reports.
 
+        With ``CLINOPS_TASK_TOKEN`` in the environment (set from ``$$.Task.Token`` by a state
+        using ``.waitForTaskToken``), the reference is also sent to Step Functions as the task's
+        output (``SendTaskSuccess``), or the error as its failure (``SendTaskFailure``, the error
+        being the exception's class name).
+
         Returns:
             0 on success, 1 on failure (the exit code of the container).
         """
         args = list(sys.argv[1:] if argv is None else argv)
         out, err = stdout or sys.stdout, stderr or sys.stderr
+        token = os.environ.get(TOKEN_VARIABLE)
         try:
             text = args[0] if args else os.environ.get(INPUT_VARIABLE) or (stdin or sys.stdin).read()
             try:
                 event = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConfigurationError(f"the step input is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+                raise StepInputError(f"the step input is not valid JSON: {exc.msg} (line {exc.lineno})") from None
             result = self(event)
         except Exception as exc:
             err.write(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}) + "\n")
+            if token:
+                anyio.run(partial(send_task_result, token, error=exc), backend="asyncio")
             return 1
         out.write(json.dumps(result) + "\n")
+        if token:
+            anyio.run(partial(send_task_result, token, output=result), backend="asyncio")
         return 0
 
 

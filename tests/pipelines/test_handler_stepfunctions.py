@@ -8,10 +8,12 @@ must then send every Lambda exactly the event the handler was given and end with
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from clinops_async._pipelines.pipeline import AsyncStepFunctionsPipeline, PollConfig
@@ -132,3 +134,40 @@ def test_the_named_errors_are_the_class_names_lambda_reports() -> None:
     for name in (*RETRYABLE_STEP_ERRORS, *STEP_INPUT_ERRORS):
         error = getattr(clinops_async, name)
         assert error.__name__ == name and issubclass(error, clinops_async.ClinopsError)
+
+
+async def test_a_container_task_answers_with_its_task_token(
+    pipeline: AsyncStepFunctionsPipeline, moto: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = S3Env(moto.url)
+    env.client.put_object(Bucket=env.bucket, Key="raw/vitals.csv", Body=b"patient_id,heart_rate\nP1,60\nP2,70\n")
+
+    @artifact_handler(f"s3://{env.bucket}/runs", store_options={"endpoint_url": moto.url})
+    def clean(vitals: pd.DataFrame) -> pd.DataFrame:
+        return vitals
+
+    # The state hands the container its input and a token, and waits for the token to come back.
+    step = PipelineStep("Container", "arn:aws:states:::lambda:invoke.waitForTaskToken", {
+        "FunctionName": lambda_arn("starts-the-container"),
+        "Payload": {**step_parameters(), "token.$": "$$.Task.Token"},
+    }, retry_attempts=0)
+    pipeline.add_step(step)
+    await pipeline.deploy()
+    arn = await pipeline.execute(f"s3://{env.bucket}/raw/vitals.csv", "run-token")
+    scheduled: list[dict[str, Any]] = []
+    for _ in range(100):
+        scheduled = [e for e in await pipeline.history(arn) if e["type"] == "TaskScheduled"]
+        if scheduled:
+            break
+        await anyio.sleep(0.05)
+    payload = json.loads(scheduled[0]["taskScheduledEventDetails"]["parameters"])["Payload"]
+    monkeypatch.setenv("CLINOPS_TASK_TOKEN", payload.pop("token"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    out, err = io.StringIO(), io.StringIO()
+
+    code = await anyio.to_thread.run_sync(lambda: clean.run_container([json.dumps(payload)], stdout=out, stderr=err))
+
+    assert code == 0, err.getvalue()
+    result = await pipeline.wait(arn, timeout=30)
+    assert result.succeeded and result.output == json.loads(out.getvalue())
+    assert result.output["uri"] == f"s3://{env.bucket}/runs/run-token/Container/clean.parquet"
