@@ -91,14 +91,25 @@ def step_parameters(input_path: str = "$") -> dict[str, Any]:
             CONTEXT_KEY: {"execution.$": "$$.Execution.Name", "state.$": "$$.State.Name"}}
 
 
-def map_item_selector() -> dict[str, Any]:
+def map_item_selector(bucket: str | None = None) -> dict[str, Any]:
     """The ``ItemSelector`` of a Map whose steps are artifact handlers: the item plus its index.
 
-    Each item's step then writes its own output (``.../EXECUTION/MAPSTATE/item-N/...``).
+    Each item's step then writes its own output (``.../EXECUTION/MAPSTATE/item-N/...``); the Task
+    inside the Map takes its input as it is (no ``step_parameters``).
+
+    Args:
+        bucket: For a Distributed Map over an S3 prefix (``items_from=S3Prefix(...)``), whose items
+            are listing entries (``{"Key": ...}``): the bucket they are in, or a path such as
+            ``"$.bucket"``.
     """
-    return {"input.$": "$$.Map.Item.Value",
-            CONTEXT_KEY: {"execution.$": "$$.Execution.Name", "state.$": "$$.State.Name",
-                          "item.$": "$$.Map.Item.Index"}}
+    selector: dict[str, Any] = {"input.$": "$$.Map.Item.Value",
+                                CONTEXT_KEY: {"execution.$": "$$.Execution.Name", "state.$": "$$.State.Name",
+                                              "item.$": "$$.Map.Item.Index"}}
+    if bucket is not None:
+        if not isinstance(bucket, str) or not bucket:
+            raise StepInputError(f"bucket must be a bucket name or a path such as '$.bucket'; got {bucket!r}")
+        selector["bucket.$" if bucket.startswith("$") else "bucket"] = bucket
+    return selector
 
 
 def parse_event(event: object) -> StepEvent:

@@ -288,3 +288,19 @@ def test_a_container_task_reads_its_event_and_prints_the_reference(
     assert clean.run_container([json.dumps(raw.replace("vitals", "gone"))], stdout=out, stderr=err) == 1
     assert json.loads(err.getvalue())["errorType"] == "ArtifactNotFoundError"
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize("place", ["s3"], indirect=True)  # a listing entry names an S3 object
+async def test_a_distributed_map_item_over_a_prefix_names_its_bucket(place: Place) -> None:
+    uri = await seed(place, "2024-01/day-01", vitals(patients=1))
+
+    @artifact_handler(f"{place.root}/runs", name="day", store_options=place.options)
+    def day(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame
+
+    selector = map_item_selector(bucket=place.env.bucket)
+    assert selector["bucket"] == place.env.bucket and map_item_selector("$.bucket")["bucket.$"] == "$.bucket"
+    entry = {"Key": uri.split("/", 3)[3], "Size": 10, "Etag": "x", "StorageClass": "STANDARD"}
+    out = await day.run_async({"input": entry, "bucket": place.env.bucket,
+                               "step_context": context("Month", item=4)})
+    assert out["uri"].endswith("/run-1/Month/item-4/day.parquet") and out["rows"] == 4
