@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 
+from clinops_async._pipelines.file import load_pipeline_file
 from tests.cli.test_cli_pipeline import env, invoke, write  # noqa: F401 - env is a fixture
 from tests.support.stepfunctions import ACCOUNT, ROLE
 
@@ -115,3 +116,14 @@ def test_redrive_a_failed_execution(env: dict[str, str], tmp_path: Path) -> None
     file.write_text(json.dumps(spec))
     assert invoke(env, "pipeline", "run", "--deploy", "--wait", "--name", "once", str(file)).exit_code == 7
     assert invoke(env, "pipeline", "redrive", str(file), "once").exit_code == 0
+
+
+def test_the_documented_pipeline_file_is_valid(tmp_path: Path) -> None:
+    from tests.support.servers import ROOT
+
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = text.split("### The pipeline file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = load_pipeline_file(write(tmp_path, "documented.yaml", block))
+    assert spec.release == {"publish": True, "version_description": "nightly", "alias": "live"}
+    assert spec.tracing is True and spec.tags == {"team": "clinops"}
+    assert spec.logging is not None and spec.logging.level == "ERROR"
