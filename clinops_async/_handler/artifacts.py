@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +22,11 @@ from .._tasks import run_limited
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-    from contextlib import AsyncExitStack
 
     from .._stores.core import AsyncPipelineStore
     from .events import ArtifactRef, StepContext
 
-__all__ = ["ArtifactReader", "checksum_of", "output_base", "reference"]
+__all__ = ["ArtifactStores", "checksum_of", "output_base", "reference"]
 
 #: Artifacts of one event read at once. 8 keeps a batch of a Distributed Map (often tens of
 #: fragments) moving without opening more connections than one store's pool holds.
@@ -46,23 +46,33 @@ def _split_artifact_uri(uri: str) -> tuple[str, str, StorageFormat]:
     return directory, stem, formats[extension]
 
 
-class ArtifactReader:
-    """Opens one store per directory (and format) of the artifacts it reads, on ``stack``."""
+class ArtifactStores:
+    """The stores a step reads and writes with: one per directory (and format), opened once, kept open.
 
-    def __init__(self, stack: AsyncExitStack, store_options: dict[str, Any], result_type: str) -> None:
-        self._stack = stack
+    A Lambda handler keeps one for the life of its process, so a warm invocation reuses its clients;
+    ``run_async`` makes one per event. ``aclose()`` closes every store opened.
+    """
+
+    def __init__(self, store_options: dict[str, Any], result_type: str) -> None:
+        self._stack = AsyncExitStack()
+        self._lock = anyio.Lock()
         self._options = store_options
         self._result_type = result_type
         self._stores: dict[tuple[str, StorageFormat], AsyncPipelineStore] = {}
 
+    async def aclose(self) -> None:
+        self._stores.clear()
+        await self._stack.aclose()
+
     async def store(self, directory: str, format: StorageFormat) -> AsyncPipelineStore:
         key = (directory, format)
-        if key not in self._stores:
-            options = self._options if split_uri(directory)[0] != "file" else {}
-            self._stores[key] = await self._stack.enter_async_context(
-                open_store(directory, format=format, **options)
-            )
-        return self._stores[key]
+        async with self._lock:  # two concurrent events must not open the same store twice
+            if key not in self._stores:
+                options = self._options if split_uri(directory)[0] != "file" else {}
+                self._stores[key] = await self._stack.enter_async_context(
+                    open_store(directory, format=format, **options)
+                )
+            return self._stores[key]
 
     async def read(self, ref: ArtifactRef) -> Any:
         """The frame at ``ref``, after checking it is still the artifact the reference names.

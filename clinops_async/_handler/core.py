@@ -11,22 +11,23 @@ import inspect
 import json
 import os
 import sys
-from contextlib import AsyncExitStack
+import weakref
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import anyio
 
+from .. import _portal
 from .._exceptions import ConfigurationError, StepInputError
 from .._stores.codecs import StorageFormat, check_result_kind
 from .._stores.names import validate_name
-from .._stores.open import open_store, split_uri
-from .artifacts import ArtifactReader, output_base, reference
+from .._stores.open import split_uri
+from .artifacts import ArtifactStores, output_base, reference
 from .callback import TOKEN_VARIABLE, send_task_result
 from .events import StepEvent, parse_event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["ArtifactHandler", "artifact_handler"]
 
@@ -50,6 +51,9 @@ class ArtifactHandler:
         self.result_type = result_type
         self.store_options = dict(store_options)
         self._takes_params = "params" in inspect.signature(function).parameters
+        self._lease: _portal.Lease | None = None
+        self._pid = os.getpid()
+        self._warm: ArtifactStores | None = None
         self.__name__ = getattr(function, "__name__", "handler")
         self.__doc__ = getattr(function, "__doc__", None)
 
@@ -57,11 +61,38 @@ class ArtifactHandler:
         return f"ArtifactHandler({self.__name__}, output={self.output!r}, name={self.name!r})"
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
-        """Handle one event (the Lambda entry point; ``context`` is not used) and return the reference."""
-        return anyio.run(self.run_async, event, backend="asyncio")
+        """Handle one event (the Lambda entry point; ``context`` is not used) and return the reference.
+
+        The stores it opens stay open for the next call (a warm Lambda reuses their clients), on
+        the library's event-loop thread, until :meth:`close` or the end of the process.
+        """
+        if self._lease is None or self._warm is None or self._pid != os.getpid():  # first call, or a forked child
+            self._pid = os.getpid()
+            self._warm = ArtifactStores(self.store_options, self.result_type)
+            self._lease = _portal.lease(self)
+            # A handler dropped without close() still closes its stores, as the facades do.
+            self._finalizer = weakref.finalize(self, self._lease.abandon, self._warm.aclose)
+            self._finalizer.atexit = False
+        return self._lease.call(self._handle, event, self._warm)
+
+    def close(self) -> None:
+        """Close the stores the blocking calls keep open. Idempotent; the next call opens them again."""
+        lease, warm = self._lease, self._warm
+        self._lease = self._warm = None
+        if lease is not None and warm is not None and self._pid == os.getpid():
+            self._finalizer.detach()
+            lease.release(warm.aclose)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     async def run_async(self, event: Any) -> dict[str, Any]:
         """Read the event's artifacts, call the function, store its output, return its reference.
+
+        The stores are opened for this event and closed after it.
 
         Returns:
             ``{"uri", "format", "rows", "columns", "crc32c", "size"}`` for one frame returned;
@@ -76,30 +107,34 @@ class ArtifactHandler:
             TransientStoreError: A store kept failing through its retries (worth a Retry).
             SerializationError: The function returned something that is not a frame.
         """
+        stores = ArtifactStores(self.store_options, self.result_type)
+        try:
+            return await self._handle(event, stores)
+        finally:
+            await stores.aclose()
+
+    async def _handle(self, event: Any, stores: ArtifactStores) -> dict[str, Any]:
         parsed = parse_event(event)
         base = output_base(parsed.context, event, self.name)
         validate_name(base)
-        async with AsyncExitStack() as stack:
-            reader = ArtifactReader(stack, self.store_options, self.result_type)
-            args, kwargs = await self._arguments(reader, parsed)
-            if inspect.iscoroutinefunction(self.function):
-                result = await self.function(*args, **kwargs)
-            else:
-                result = await anyio.to_thread.run_sync(partial(self.function, *args, **kwargs))
-            return await self._store(stack, base, result)
+        args, kwargs = await self._arguments(stores, parsed)
+        if inspect.iscoroutinefunction(self.function):
+            result = await self.function(*args, **kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(partial(self.function, *args, **kwargs))
+        return await self._store(stores, base, result)
 
-    async def _arguments(self, reader: ArtifactReader, parsed: StepEvent) -> tuple[list[Any], dict[str, Any]]:
+    async def _arguments(self, stores: ArtifactStores, parsed: StepEvent) -> tuple[list[Any], dict[str, Any]]:
         refs = parsed.refs
         kwargs: dict[str, Any] = {"params": parsed.params} if self._takes_params else {}
         if isinstance(refs, dict):
-            frames = await reader.read_all(list(refs.values()))
+            frames = await stores.read_all(list(refs.values()))
             return [], {**dict(zip(refs, frames, strict=True)), **kwargs}
-        frames = await reader.read_all(refs)
+        frames = await stores.read_all(refs)
         return ([frames[0]] if parsed.kind == "single" else [frames]), kwargs
 
-    async def _store(self, stack: AsyncExitStack, base: str, result: Any) -> dict[str, Any]:
-        options = self.store_options if split_uri(self.output)[0] != "file" else {}
-        store = await stack.enter_async_context(open_store(self.output, format=self.format, **options))
+    async def _store(self, stores: ArtifactStores, base: str, result: Any) -> dict[str, Any]:
+        store = await stores.store(self.output, self.format)
         if result is None:
             return {"artifacts": {}}
         if isinstance(result, dict):
@@ -142,14 +177,28 @@ class ArtifactHandler:
                 raise StepInputError(f"the step input is not valid JSON: {exc.msg} (line {exc.lineno})") from None
             result = self(event)
         except Exception as exc:
-            err.write(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}) + "\n")
+            _report_error(err, exc)
             if token:
-                anyio.run(partial(send_task_result, token, error=exc), backend="asyncio")
+                _send_or_report(err, partial(send_task_result, token, error=exc))
             return 1
         out.write(json.dumps(result) + "\n")
-        if token:
-            anyio.run(partial(send_task_result, token, output=result), backend="asyncio")
+        if token and not _send_or_report(err, partial(send_task_result, token, output=result)):
+            return 1
         return 0
+
+
+def _report_error(err: IO[str], exc: BaseException) -> None:
+    err.write(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}) + "\n")
+
+
+def _send_or_report(err: IO[str], send: Callable[[], Awaitable[None]]) -> bool:
+    """Send a task result; a failure to reach Step Functions is reported like any error (False)."""
+    try:
+        anyio.run(send, backend="asyncio")
+    except Exception as exc:
+        _report_error(err, exc)
+        return False
+    return True
 
 
 def artifact_handler(

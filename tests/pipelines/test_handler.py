@@ -224,7 +224,7 @@ def test_events_that_name_no_artifact_fail_before_any_io(event: Any, tmp_path: P
     def same(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
 
-    with pytest.raises(StepInputError):
+    with same, pytest.raises(StepInputError):
         same(event)
     assert list(tmp_path.iterdir()) == []
 
@@ -255,7 +255,7 @@ def test_a_non_frame_result_is_a_serialization_error(tmp_path: Path) -> None:
     def broken(frame: pd.DataFrame) -> Any:
         return "not a frame"
 
-    with pytest.raises(SerializationError):
+    with broken, pytest.raises(SerializationError):
         broken(raw)
 
 
@@ -288,6 +288,27 @@ def test_a_container_task_reads_its_event_and_prints_the_reference(
     assert clean.run_container([json.dumps(raw.replace("vitals", "gone"))], stdout=out, stderr=err) == 1
     assert json.loads(err.getvalue())["errorType"] == "ArtifactNotFoundError"
     assert out.getvalue() == ""
+    clean.close()
+
+
+def test_a_warm_handler_reuses_its_stores_until_closed(place: Place) -> None:
+    import anyio
+
+    raw = anyio.run(seed, place, "vitals", vitals())
+
+    @artifact_handler(f"{place.root}/runs", store_options=place.options)
+    def same(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame
+
+    with same:
+        first = same({"input": raw, "step_context": context("Same", execution="one")})
+        opened = dict(same._warm._stores) if same._warm else {}
+        second = same({"input": raw, "step_context": context("Same", execution="two")})
+        assert same._warm is not None and same._warm._stores == opened and len(opened) == 2  # input, output
+        assert first["uri"] != second["uri"] and first["crc32c"] == second["crc32c"]
+    assert same._warm is None
+    assert same(raw)["rows"] == 12  # opens them again
+    same.close()
 
 
 @pytest.mark.parametrize("place", ["s3"], indirect=True)  # a listing entry names an S3 object

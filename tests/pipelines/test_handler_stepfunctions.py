@@ -30,6 +30,7 @@ from tests.support.store_envs import S3Env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     import pandas as pd
 
@@ -171,3 +172,22 @@ async def test_a_container_task_answers_with_its_task_token(
     result = await pipeline.wait(arn, timeout=30)
     assert result.succeeded and result.output == json.loads(out.getvalue())
     assert result.output["uri"] == f"s3://{env.bucket}/runs/run-token/Container/clean.parquet"
+
+
+def test_a_task_token_step_functions_refuses_fails_the_container(
+    moto: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    @artifact_handler(tmp_path.as_uri())
+    def clean(vitals: pd.DataFrame) -> pd.DataFrame:
+        return vitals
+
+    source = tmp_path / "vitals.csv"
+    source.write_text("patient_id,heart_rate\nP1,60\n")
+    monkeypatch.setenv("CLINOPS_TASK_TOKEN", "a-token-step-functions-never-issued")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    out, err = io.StringIO(), io.StringIO()
+
+    assert clean.run_container([json.dumps(source.as_uri())], stdout=out, stderr=err) == 1
+
+    assert json.loads(out.getvalue())["rows"] == 1  # the work is done and printed; the report failed
+    assert json.loads(err.getvalue())["errorType"] in ("PipelineError", "ConfigurationError")
