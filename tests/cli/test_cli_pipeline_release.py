@@ -10,7 +10,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from clinops_async._pipelines.file import load_pipeline_file
-from tests.cli.test_cli_pipeline import env, invoke, write  # noqa: F401 - env is a fixture
+from tests.cli.test_cli_pipeline import invoke, write
 from tests.support.stepfunctions import ACCOUNT, ROLE
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def sfn(moto: Server) -> Any:
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def test_deploy_options_from_the_file_and_the_command_line(moto: Server, env: dict[str, str],  # noqa: F811
+def test_deploy_options_from_the_file_and_the_command_line(moto: Server, env: dict[str, str],
                                                            tmp_path: Path) -> None:
     file = pipeline_file(tmp_path, logging={"level": "ERROR", "log_group_arn": LOG_GROUP}, tracing=False,
                          tags={"team": "clinops"}, release={"publish": True, "alias": "live"})
@@ -60,7 +60,7 @@ def test_deploy_options_from_the_file_and_the_command_line(moto: Server, env: di
     assert [r["weight"] for r in routing] == [90, 10]
 
 
-def test_history_newest_first_with_a_limit(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_history_newest_first_with_a_limit(env: dict[str, str], tmp_path: Path) -> None:
     file = pipeline_file(tmp_path)
     assert invoke(env, "pipeline", "run", "--deploy", "--wait", "--name", "one", str(file)).exit_code == 0
     two = json.loads(invoke(env, "pipeline", "history", "--json", "--limit", "2", str(file), "one").stdout)
@@ -99,7 +99,7 @@ def test_bad_deploy_options_in_a_file_exit_2(tmp_path: Path, extra: dict[str, An
     assert result.exit_code == 2 and message in result.stderr, result.output
 
 
-def test_run_sync_on_an_express_pipeline_reaches_start_sync_execution(env: dict[str, str],  # noqa: F811
+def test_run_sync_on_an_express_pipeline_reaches_start_sync_execution(env: dict[str, str],
                                                                       tmp_path: Path) -> None:
     file = pipeline_file(tmp_path, type="EXPRESS")
     invoke(env, "pipeline", "deploy", str(file))
@@ -109,7 +109,7 @@ def test_run_sync_on_an_express_pipeline_reaches_start_sync_execution(env: dict[
 
 
 @pytest.mark.xfail(strict=True, reason="RedriveExecution: moto 5.2.5 does not implement it (docs/testing.md)")
-def test_redrive_a_failed_execution(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_redrive_a_failed_execution(env: dict[str, str], tmp_path: Path) -> None:
     file = pipeline_file(tmp_path)
     spec = json.loads(file.read_text())
     spec["steps"].append({"type": "fail", "name": "Broken", "error": "Boom"})
