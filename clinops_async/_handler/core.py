@@ -1,7 +1,7 @@
 """``ArtifactHandler``: a step function of DataFrames, run as a Lambda handler or a container task.
 
 One event is handled in four moves: read the event's shape (:mod:`.events`), check every reference,
-load the frames (:class:`.artifacts.ArtifactReader`), call the function (in a worker thread when it
+load the frames (:class:`.artifacts.ArtifactStores`), call the function (in a worker thread when it
 is a plain function: it does CPU work), then store what it returns and answer with a reference.
 """
 
