@@ -8,6 +8,7 @@ from typing import Any as _Any
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
     AccessDeniedError,
+    ArtifactChangedError,
     ArtifactExistsError,
     ArtifactNotFoundError,
     BucketNotFoundError,
@@ -22,6 +23,7 @@ from ._exceptions import (
     PipelineError,
     PipelineNotDeployedError,
     SerializationError,
+    StepInputError,
     StoreError,
     TransientStoreError,
 )
@@ -29,6 +31,7 @@ from ._redaction import install_log_redaction as _install_log_redaction
 
 if _TYPE_CHECKING:
     from ._pipelines.pipeline import AsyncStepFunctionsPipeline
+    from ._pipelines.releases import LoggingConfig
     from ._pipelines.results import ExecutionResult, ExecutionSummary, PollConfig
     from ._pipelines.steps import (
         LAMBDA_SERVICE_ERRORS,
@@ -54,6 +57,7 @@ from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactChangedError",
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
@@ -77,6 +81,7 @@ __all__ = [
     "IntegrityError",
     "LAMBDA_SERVICE_ERRORS",
     "LocalPipelineStore",
+    "LoggingConfig",
     "MapStep",
     "NameConflictError",
     "ParallelStep",
@@ -91,6 +96,7 @@ __all__ = [
     "S3Prefix",
     "SerializationError",
     "StepFunctionsPipeline",
+    "StepInputError",
     "StorageFormat",
     "StoreError",
     "TransferConfig",
@@ -118,6 +124,7 @@ _LAZY = {
     "IncompleteUpload": "._stores.s3",
     "LAMBDA_SERVICE_ERRORS": "._pipelines.steps",
     "LocalPipelineStore": "._stores.sync",
+    "LoggingConfig": "._pipelines.releases",
     "MapStep": "._pipelines.steps",
     "ParallelStep": "._pipelines.steps",
     "PassStep": "._pipelines.steps",

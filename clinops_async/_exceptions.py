@@ -6,6 +6,7 @@ exc``, so callers never need to import an SDK to handle a failure::
 
     ClinopsError
     ├── ConfigurationError (ValueError)        bad argument, bad name, bad key, bad credentials file
+    │   └── StepInputError                     a step's event names no artifact it can read
     ├── StoreError                             .uri
     │   ├── ArtifactNotFoundError (FileNotFoundError)
     │   ├── BucketNotFoundError (FileNotFoundError)
@@ -13,6 +14,7 @@ exc``, so callers never need to import an SDK to handle a failure::
     │   ├── NameConflictError                  local store: the name's path is another artifact's
     │   ├── AccessDeniedError (PermissionError)
     │   ├── IntegrityError                     checksum mismatch: the data is not returned
+    │   │   └── ArtifactChangedError           not the artifact a step's reference names
     │   └── TransientStoreError                retries exhausted; .attempts
     ├── SerializationError                     a DataFrame cannot be encoded or decoded
     └── PipelineError
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactChangedError",
     "ArtifactExistsError",
     "ArtifactNotFoundError",
     "BucketNotFoundError",
@@ -45,6 +48,7 @@ __all__ = [
     "PipelineError",
     "PipelineNotDeployedError",
     "SerializationError",
+    "StepInputError",
     "StoreError",
     "TransientStoreError",
 ]
@@ -56,6 +60,10 @@ class ClinopsError(Exception):
 
 class ConfigurationError(ClinopsError, ValueError):
     """A bad argument: an invalid name, option, ARN or credentials file. Raised before any I/O."""
+
+
+class StepInputError(ConfigurationError):
+    """A pipeline step's event names no artifact in a shape the step handler reads."""
 
 
 class StoreError(ClinopsError):
@@ -97,6 +105,10 @@ class AccessDeniedError(StoreError, PermissionError):
 
 class IntegrityError(StoreError):
     """The bytes received do not match the checksum recorded for them; no data is returned."""
+
+
+class ArtifactChangedError(IntegrityError):
+    """The artifact at a reference's URI is not the one it names: its CRC32C differs (it was replaced)."""
 
 
 class TransientStoreError(StoreError):

@@ -11,7 +11,7 @@ def test_package_exports_are_pinned() -> None:
     for name in clinops_async.__all__:
         assert hasattr(clinops_async, name), name
     public = {n for n in dir(clinops_async) if not n.startswith("_")} - {
-        "orchestrate", "synthetic", "demo", "testing", "cli", "progress",
+        "orchestrate", "synthetic", "demo", "testing", "cli", "progress", "handler",
     }
     assert public <= set(clinops_async.__all__), public - set(clinops_async.__all__)
 

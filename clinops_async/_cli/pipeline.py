@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import click
 
 from .._exceptions import ConfigurationError, ExecutionNotFoundError, ExecutionTimeoutError
 from .._pipelines.file import PipelineSpec, load_pipeline_file
+from .._pipelines.releases import LoggingConfig, check_tags
 from .._pipelines.steps import step_names
 from .common import CliState, ExitCode, emit_json, fail, json_option, print_table, run_async, table
 
@@ -106,25 +108,94 @@ def render(ctx: click.Context, file: str, mermaid: bool) -> None:
     click.echo(built.to_mermaid().rstrip("\n") if mermaid else built.definition_json())
 
 
+def _tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, tag = value.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--tag takes KEY=VALUE; got {value!r}")
+        tags[key] = tag
+    return tags
+
+
+def _with_options(spec: PipelineSpec, tracing: bool | None, log_level: str | None, log_group: str | None,
+                  log_data: bool | None, tags: tuple[str, ...]) -> PipelineSpec:
+    """The file's pipeline with the command line's deploy options over its own."""
+    changes: dict[str, Any] = {}
+    if tracing is not None:
+        changes["tracing"] = tracing
+    if log_level is not None or log_group is not None or log_data is not None:
+        base = spec.logging or LoggingConfig(level="OFF")
+        changes["logging"] = LoggingConfig(
+            level=log_level.upper() if log_level is not None else base.level,  # type: ignore[arg-type]
+            log_group_arn=log_group if log_group is not None else base.log_group_arn,
+            include_execution_data=log_data if log_data is not None else base.include_execution_data,
+        )
+    if tags:
+        changes["tags"] = check_tags({**(spec.tags or {}), **_tags(tags)})
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
 @pipeline.command()
 @file_argument
-@click.option("--publish", is_flag=True, help="Also publish a new version.")
+@click.option("--publish", is_flag=True, default=None, help="Also publish a new version.")
+@click.option("--version-description", help="The description of the published version.")
+@click.option("--alias", help="Point this alias at the published version (needs --publish).")
+@click.option("--tracing/--no-tracing", default=None, help="Turn X-Ray tracing on or off.")
+@click.option("--log-level", help="CloudWatch Logs level: ALL, ERROR, FATAL or OFF.")
+@click.option("--log-group", metavar="ARN", help="The log group ARN (ending in ':*').")
+@click.option("--log-execution-data/--no-log-execution-data", "log_data", default=None,
+              help="Log each state's input and output.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable; over the file's).")
 @json_option
 @click.pass_context
-def deploy(ctx: click.Context, file: str, publish: bool, as_json: bool) -> None:
-    """Create the state machine, or update it if it exists."""
+def deploy(ctx: click.Context, file: str, publish: bool | None, version_description: str | None,
+           alias: str | None, tracing: bool | None, log_level: str | None, log_group: str | None,
+           log_data: bool | None, tags: tuple[str, ...], as_json: bool) -> None:
+    """Create the state machine, or update it if it exists; optionally publish a version and move an alias."""
     state, spec = _load(ctx, file)
+    spec = _with_options(spec, tracing, log_level, log_group, log_data, tags)
+    release = {**spec.release, **{k: v for k, v in (("publish", publish), ("alias", alias),
+                                                    ("version_description", version_description)) if v}}
 
-    async def work(built: AsyncStepFunctionsPipeline) -> tuple[str, str | None]:
-        return await built.deploy(publish=publish), built.version_arn
+    async def work(built: AsyncStepFunctionsPipeline) -> tuple[str, str | None, str | None]:
+        arn = await built.deploy(publish=bool(release.get("publish")), alias=release.get("alias"),
+                                 version_description=release.get("version_description"))
+        return arn, built.version_arn, built.alias_arn
 
-    arn, version = _with_pipeline(state, spec, work)
+    arn, version, alias_arn = _with_pipeline(state, spec, work)
     if as_json:
-        emit_json({"state_machine_arn": arn, "version_arn": version})
+        emit_json({"state_machine_arn": arn, "version_arn": version, "alias_arn": alias_arn})
     else:
-        click.echo(arn)
-        if version:
-            click.echo(version)
+        for line in (arn, version, alias_arn):
+            if line:
+                click.echo(line)
+
+
+@pipeline.command()
+@file_argument
+@click.argument("alias_name", metavar="ALIAS")
+@click.option("--route", "routes", multiple=True, required=True, metavar="VERSION=WEIGHT",
+              help="A version (number or ARN) and its share of runs; one or two, summing to 100.")
+@click.option("--description", help="The alias description.")
+@json_option
+@click.pass_context
+def alias(ctx: click.Context, file: str, alias_name: str, routes: tuple[str, ...], description: str | None,
+          as_json: bool) -> None:
+    """Create or move an alias: all runs to one version, or a split between two (a canary)."""
+    state, spec = _load(ctx, file)
+    routing: dict[int | str, int] = {}
+    for route in routes:
+        version, sep, weight = route.rpartition("=")
+        if not sep or not weight.isdigit():
+            raise ConfigurationError(f"--route takes VERSION=WEIGHT, e.g. 3=90; got {route!r}")
+        routing[int(version) if version.isdigit() else version] = int(weight)
+
+    async def work(built: AsyncStepFunctionsPipeline) -> str:
+        return await built.set_alias(alias_name, routing, description=description)
+
+    arn = _with_pipeline(state, spec, work)
+    emit_json({"alias_arn": arn}) if as_json else click.echo(arn)
 
 
 class _Watcher:
@@ -215,10 +286,12 @@ def _input(value: str | None, input_file: str | None) -> Any:
 @click.option("--wait/--no-wait", default=False, show_default=True,
               help="Watch each step until the execution ends, then exit with its status.")
 @click.option("--timeout", type=click.FloatRange(0), help="With --wait: give up watching after this many seconds.")
+@click.option("--sync", "run_sync", is_flag=True,
+              help="Express pipelines: run synchronously (StartSyncExecution) and end with the result.")
 @json_option
 @click.pass_context
 def run(ctx: click.Context, file: str, input_json: str | None, input_file: str | None, execution_name: str | None,
-        deploy_first: bool, wait: bool, timeout: float | None, as_json: bool) -> None:
+        deploy_first: bool, wait: bool, timeout: float | None, run_sync: bool, as_json: bool) -> None:
     """Start an execution; with --wait, show each step's progress and end with its status."""
     state, spec = _load(ctx, file)
     payload = _input(input_json, input_file)
@@ -227,6 +300,9 @@ def run(ctx: click.Context, file: str, input_json: str | None, input_file: str |
     async def work(built: AsyncStepFunctionsPipeline) -> tuple[str, ExecutionResult | None]:
         if deploy_first:
             await built.deploy()
+        if run_sync:
+            result = await built.run_sync(payload, execution_name, raise_on_failure=False)
+            return result.execution_arn, result
         arn = await built.execute(payload, execution_name)
         if not wait:
             return arn, None
@@ -274,14 +350,18 @@ def _event_json(event: dict[str, Any]) -> dict[str, Any]:
 @pipeline.command()
 @file_argument
 @click.argument("execution", required=False)
+@click.option("--reverse", is_flag=True, help="Newest first.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many events.")
 @json_option
 @click.pass_context
-def history(ctx: click.Context, file: str, execution: str | None, as_json: bool) -> None:
-    """List every event of an execution (default: the latest), oldest first."""
+def history(ctx: click.Context, file: str, execution: str | None, reverse: bool, limit: int | None,
+            as_json: bool) -> None:
+    """List the events of an execution (default: the latest), oldest first (--reverse: newest first)."""
     state, spec = _load(ctx, file)
 
     async def work(built: AsyncStepFunctionsPipeline) -> list[dict[str, Any]]:
-        return await built.history(await _pick_execution(built, execution))
+        arn = await _pick_execution(built, execution)
+        return [event async for event in built.iter_history(arn, reverse=reverse, limit=limit)]
 
     events = _with_pipeline(state, spec, work)
     if as_json:
@@ -319,6 +399,32 @@ def stop(ctx: click.Context, file: str, execution: str | None, error: str | None
         emit_json(_result_json(result))
     else:
         click.echo(f"stopped {result.execution_arn} ({result.status})")
+
+
+@pipeline.command()
+@file_argument
+@click.argument("execution", required=False)
+@click.option("--wait/--no-wait", default=False, show_default=True, help="Watch it until it ends again.")
+@click.option("--timeout", type=click.FloatRange(0), help="With --wait: give up watching after this many seconds.")
+@json_option
+@click.pass_context
+def redrive(ctx: click.Context, file: str, execution: str | None, wait: bool, timeout: float | None,
+            as_json: bool) -> None:
+    """Restart a failed execution (default: the latest) from the states that did not succeed."""
+    state, spec = _load(ctx, file)
+    watcher = None if as_json else _Watcher(spec, click.echo)
+
+    async def work(built: AsyncStepFunctionsPipeline) -> tuple[str, ExecutionResult | None]:
+        arn = await built.redrive(await _pick_execution(built, execution))
+        return arn, (await _watch(built, arn, watcher, timeout) if wait else None)
+
+    arn, result = _with_pipeline(state, spec, work)
+    if result is None:
+        emit_json({"execution_arn": arn}) if as_json else click.echo(f"redriven {arn}")
+        return
+    emit_json(_result_json(result)) if as_json else _print_result(result)
+    if _status_code(result):
+        raise fail(_status_code(result))
 
 
 #: How often, and how far apart, ``stop`` reads a stopped execution's status until it leaves RUNNING.

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._exceptions import ConfigurationError
 from .errors import PipelineNotDeployedError, arn_in_message, call, error_code, translate
+from .releases import sync_tags
 from .validate import MAX_DEFINITION_BYTES
 
 if TYPE_CHECKING:
@@ -36,6 +37,21 @@ class StateMachineSpec:
     definition: str
     role_arn: str
     type: StateMachineType
+    #: ``loggingConfiguration`` to set, or None to leave the machine's as it is.
+    logging: dict[str, Any] | None = None
+    #: X-Ray tracing on or off, or None to leave it as it is.
+    tracing: bool | None = None
+    #: The machine's tags, or None to leave them as they are.
+    tags: dict[str, str] | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The logging and tracing arguments of a create or update."""
+        options: dict[str, Any] = {}
+        if self.logging is not None:
+            options["loggingConfiguration"] = self.logging
+        if self.tracing is not None:
+            options["tracingConfiguration"] = {"enabled": self.tracing}
+        return options
 
     def __post_init__(self) -> None:
         size = len(self.definition.encode("utf-8"))
@@ -84,9 +100,11 @@ async def deploy_state_machine(client: SFNClient, spec: StateMachineSpec, versio
         current = None
     if current is None:
         try:
+            extra: dict[str, Any] = {**spec.options(), **versioning}
+            if spec.tags:
+                extra["tags"] = [{"key": k, "value": v} for k, v in spec.tags.items()]
             created = await client.create_state_machine(
-                name=spec.name, definition=spec.definition, roleArn=spec.role_arn, type=spec.type,
-                **versioning,
+                name=spec.name, definition=spec.definition, roleArn=spec.role_arn, type=spec.type, **extra
             )
         except Exception as exc:
             if error_code(exc) != "StateMachineAlreadyExists":
@@ -110,8 +128,10 @@ async def _update(client: SFNClient, spec: StateMachineSpec, current: DescribeSt
     arn = str(current["stateMachineArn"])
     updated = await call(
         client.update_state_machine(
-            stateMachineArn=arn, definition=spec.definition, roleArn=spec.role_arn, **versioning
+            stateMachineArn=arn, definition=spec.definition, roleArn=spec.role_arn, **spec.options(), **versioning
         ),
         f"deploy {spec.name!r}",
     )
+    if spec.tags is not None:
+        await sync_tags(client, arn, spec.tags)
     return Deployed(arn, updated.get("stateMachineVersionArn"))

@@ -22,6 +22,16 @@ The file holds one object::
     handlers:                  # optional: chains a step's ``catch`` can send the execution to
       - - {name: NotifyFailure, resource: ...}
         - {type: fail, name: IngestFailed, error: IngestFailed}
+    logging:                   # optional: CloudWatch Logs (a LoggingConfig)
+      level: ERROR             # ALL, ERROR, FATAL or OFF
+      include_execution_data: false
+      log_group_arn: arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/ingest:*
+    tracing: true              # optional: X-Ray
+    tags: {team: clinops}      # optional: the state machine's tags
+    release:                   # optional: what 'pipeline deploy' does besides deploying
+      publish: true            # publish a version
+      version_description: nightly build
+      alias: live              # and point this alias at it
 
 A step's ``type`` is ``task`` (the default: a :class:`PipelineStep`), ``parallel``, ``map``,
 ``wait``, ``pass`` or ``fail``; its other keys are the fields of that step class, with the same
@@ -40,7 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from .deploy import versioning_options
 from .pipeline import AsyncStepFunctionsPipeline, StateMachineType
+from .releases import LoggingConfig, check_alias_name, check_tags
 from .steps import FailStep, MapStep, ParallelStep, PassStep, PipelineStep, S3Prefix, Step, WaitStep
 
 __all__ = ["PipelineSpec", "load_pipeline_file", "parse_pipeline"]
@@ -53,7 +65,9 @@ _STEP_CLASSES: dict[str, type[Any]] = {
     "pass": PassStep,
     "fail": FailStep,
 }
-_TOP_KEYS = ("name", "role_arn", "region", "comment", "type", "steps", "handlers")
+_TOP_KEYS = ("name", "role_arn", "region", "comment", "type", "steps", "handlers", "logging", "tracing", "tags",
+             "release")
+_RELEASE_KEYS = ("publish", "version_description", "alias")
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,11 @@ class PipelineSpec:
     comment: str = ""
     type: StateMachineType = "STANDARD"
     source: str = ""
+    logging: LoggingConfig | None = None
+    tracing: bool | None = None
+    tags: dict[str, str] | None = None
+    #: ``publish``, ``version_description`` and ``alias`` for ``deploy``.
+    release: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def build(self, *, region: str | None = None, profile: str | None = None,
               endpoint_url: str | None = None) -> AsyncStepFunctionsPipeline:
@@ -79,7 +98,8 @@ class PipelineSpec:
         try:
             built = AsyncStepFunctionsPipeline(
                 self.name, self.role_arn, self.region or region or "us-east-1", self.comment, profile,
-                endpoint_url=endpoint_url, type=self.type,
+                endpoint_url=endpoint_url, type=self.type, logging=self.logging, tracing=self.tracing,
+                tags=self.tags,
             )
             for step in self.steps:
                 built.add_step(step)
@@ -168,6 +188,7 @@ def parse_pipeline(data: Any, source: str = "pipeline") -> PipelineSpec:
     if not isinstance(handlers, list):
         raise ConfigurationError(f"{source}: handlers must be a list of step lists")
     spec = PipelineSpec(
+        **_deploy_options(data, source),
         name=data["name"],
         role_arn=data["role_arn"],
         region=data.get("region"),
@@ -179,6 +200,44 @@ def parse_pipeline(data: Any, source: str = "pipeline") -> PipelineSpec:
     )
     spec.build()  # every remaining check (names, ARNs, catches) before anything is sent
     return spec
+
+
+def _deploy_options(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The ``logging``, ``tracing``, ``tags`` and ``release`` keys of a pipeline file, checked."""
+    options: dict[str, Any] = {}
+    if "logging" in data:
+        logging = data["logging"]
+        if not isinstance(logging, dict):
+            raise ConfigurationError(f"{source}: logging must be an object (level, include_execution_data, "
+                                     "log_group_arn)")
+        _unknown(set(logging), ("level", "include_execution_data", "log_group_arn"), f"{source}: logging")
+        try:
+            options["logging"] = LoggingConfig(**logging)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: logging: {exc}") from None
+    if "tracing" in data:
+        if not isinstance(data["tracing"], bool):
+            raise ConfigurationError(f"{source}: tracing must be true or false")
+        options["tracing"] = data["tracing"]
+    if "tags" in data:
+        try:
+            options["tags"] = check_tags(data["tags"])
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: tags: {exc}") from None
+    release = data.get("release", {})
+    if not isinstance(release, dict):
+        raise ConfigurationError(f"{source}: release must be an object (publish, version_description, alias)")
+    _unknown(set(release), _RELEASE_KEYS, f"{source}: release")
+    try:
+        versioning_options(release.get("publish", False), release.get("version_description"))
+        if release.get("alias") is not None:
+            check_alias_name(release["alias"])
+            if not release.get("publish"):
+                raise ConfigurationError("alias needs publish: true (it points at the version published)")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{source}: release: {exc}") from None
+    options["release"] = dict(release)
+    return options
 
 
 def load_pipeline_file(path: str | Path) -> PipelineSpec:

@@ -11,6 +11,7 @@ and :mod:`~clinops_async._pipelines.executions`; botocore errors are translated 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Self
@@ -21,24 +22,24 @@ from .._aws import open_client
 from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError
 from .._lifecycle import LoopBound
 from .asl import render_definition
+from .control import PipelineControls
 from .deploy import StateMachineSpec, StateMachineType, deploy_state_machine, versioning_options
 from .errors import (
     ExecutionNotFoundError,
     PipelineAccessDeniedError,
     PipelineNotDeployedError,
-    call,
     translate,
 )
 from .executions import (
     check_execution_arn,
     describe_execution,
     execution_history,
-    list_execution_summaries,
     start_execution,
-    stop_reason,
 )
 from .mermaid import pipeline_mermaid
-from .results import TERMINAL_STATUSES, ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
+from .releases import LoggingConfig, check_alias_name, check_tags, point_alias
+from .results import ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
+from .running import check_not_express
 from .steps import STEP_TYPES, Step, step_names
 from .validate import (
     MAX_INPUT_BYTES,
@@ -62,13 +63,14 @@ __all__ = [
     "ExecutionResult",
     "ExecutionStatus",
     "ExecutionSummary",
+    "LoggingConfig",
     "PipelineAccessDeniedError",
     "PipelineNotDeployedError",
     "PollConfig",
     "StateMachineType",
 ]
 
-class AsyncStepFunctionsPipeline(LoopBound):
+class AsyncStepFunctionsPipeline(PipelineControls, LoopBound):
     """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
 
     Building (``add_step``, ``definition``, ``to_mermaid``) does no I/O. The first call that talks
@@ -91,6 +93,12 @@ class AsyncStepFunctionsPipeline(LoopBound):
         max_attempts: Attempts per API call, the first included, with botocore's standard retry
             mode (throttling, 5xx). Default 5. Retrying ``start_execution`` is safe: the execution
             name is fixed before the first attempt, so a repeat returns the same execution.
+        logging: CloudWatch Logs for the state machine (:class:`LoggingConfig`), set by ``deploy``.
+            Default None: a new machine logs nothing, an existing one keeps its setting.
+        tracing: X-Ray tracing on (True) or off (False), set by ``deploy``. Default None: off for a
+            new machine, unchanged for an existing one.
+        tags: The machine's tags, set by ``deploy`` (on update, keys not listed are removed).
+            Default None: none on a new machine, unchanged on an existing one.
 
     Raises:
         ConfigurationError: An invalid argument (no I/O is done by the constructor).
@@ -110,6 +118,9 @@ class AsyncStepFunctionsPipeline(LoopBound):
         type: StateMachineType = "STANDARD",
         poll: PollConfig | None = None,
         max_attempts: int = 5,
+        logging: LoggingConfig | None = None,
+        tracing: bool | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.name = check_resource_name(name, "pipeline name")
         self.role_arn = check_role_arn(role_arn)
@@ -132,12 +143,21 @@ class AsyncStepFunctionsPipeline(LoopBound):
             raise ConfigurationError("poll must be a PollConfig")
         self.poll = poll or PollConfig()
         self.max_attempts = check_positive_int(max_attempts, "max_attempts", maximum=20)
+        if logging is not None and not isinstance(logging, LoggingConfig):
+            raise ConfigurationError("logging must be a LoggingConfig")
+        self.logging = logging
+        if tracing is not None and not isinstance(tracing, bool):
+            raise ConfigurationError("tracing must be True, False or None")
+        self.tracing = tracing
+        self.tags = None if tags is None else check_tags(tags)
         self.steps: list[Step] = []
         self.handlers: list[list[Step]] = []
         #: The ARN of the state machine once ``deploy()`` has run.
         self.state_machine_arn: str | None = None
         #: The version ARN published by the last ``deploy(publish=True)``.
         self.version_arn: str | None = None
+        #: The alias ARN moved by the last ``deploy(alias=...)``.
+        self.alias_arn: str | None = None
         self._init_lifecycle()
         self._client: SFNClient | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -244,7 +264,10 @@ class AsyncStepFunctionsPipeline(LoopBound):
             raise ImportError(
                 "AsyncStepFunctionsPipeline needs aiobotocore: pip install 'clinops-async[aws]'"
             ) from None
-        config = Config(region_name=self.region,
+        # StartSyncExecution goes to the "sync-" host of the endpoint; a custom endpoint (an
+        # emulator, a proxy) has no such host, so the prefix is added only for AWS's own endpoints.
+        custom = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SFN") or os.environ.get("AWS_ENDPOINT_URL")
+        config = Config(region_name=self.region, inject_host_prefix=not custom,
                         retries={"mode": "standard", "total_max_attempts": self.max_attempts})
         stack = AsyncExitStack()
         try:
@@ -264,8 +287,9 @@ class AsyncStepFunctionsPipeline(LoopBound):
         return (f"arn:{partition_for(self.region)}:states:{self.region}:{role_account(self.role_arn)}:"
                 f"stateMachine:{self.name}")
 
-    async def deploy(self, *, publish: bool = False, version_description: str | None = None) -> str:
-        """Create the state machine, or update its definition and role if it exists.
+    async def deploy(self, *, publish: bool = False, version_description: str | None = None,
+                     alias: str | None = None) -> str:
+        """Create the state machine, or update its definition, role, logging, tracing and tags if it exists.
 
         The existing machine is found by its ARN (account from ``role_arn``, plus region and name),
         never by listing the account's state machines. Two concurrent deploys are safe: the loser
@@ -274,22 +298,35 @@ class AsyncStepFunctionsPipeline(LoopBound):
         Args:
             publish: Also publish a new version (its ARN is then in :attr:`version_arn`).
             version_description: The description of that version.
+            alias: Point this alias (created if new) at the published version, all runs to it
+                (:attr:`alias_arn`); needs ``publish=True``. For a canary split use ``set_alias``.
 
         Returns:
             The state machine ARN (unversioned).
 
         Raises:
-            ConfigurationError: The definition is invalid or over 1 MB (before any I/O), the machine
-                exists with another type, or AWS rejected the definition or role.
+            ConfigurationError: The definition is invalid or over 1 MB, or ``alias`` without
+                ``publish`` (before any I/O); the machine exists with another type; AWS rejected
+                the definition, role, logging or tracing configuration.
             PipelineAccessDeniedError: The credentials may not create/update it or pass the role.
             PipelineError: Any other failure.
         """
         versioning = versioning_options(publish, version_description)
+        if alias is not None:
+            check_alias_name(alias)
+            if not publish:
+                raise ConfigurationError("deploy(alias=...) points the alias at the version it publishes: "
+                                         "pass publish=True too")
         spec = StateMachineSpec(self.name, self.expected_state_machine_arn(), self.definition_json(),
-                                self.role_arn, self.type)
-        deployed = await deploy_state_machine(await self._ready(), spec, versioning)
+                                self.role_arn, self.type, logging=self.logging.render() if self.logging else None,
+                                tracing=self.tracing, tags=self.tags)
+        client = await self._ready()
+        deployed = await deploy_state_machine(client, spec, versioning)
         self.state_machine_arn = deployed.state_machine_arn
         self.version_arn = deployed.version_arn
+        if alias is not None and deployed.version_arn is not None:
+            routing = [{"stateMachineVersionArn": deployed.version_arn, "weight": 100}]
+            self.alias_arn = await point_alias(client, deployed.state_machine_arn, alias, routing, None)
         return deployed.state_machine_arn
 
     # -- execute ---------------------------------------------------------------------------------
@@ -349,6 +386,7 @@ class AsyncStepFunctionsPipeline(LoopBound):
             PipelineError: Any other failure.
         """
         arn = check_execution_arn(execution_arn)  # before the client opens: no I/O for a bad ARN
+        check_not_express(arn, "describe")
         return await describe_execution(await self._ready(), arn)
 
     # ``timeout`` bounds the watching, not a cancellation: it raises a typed error with the ARN and
@@ -437,44 +475,5 @@ class AsyncStepFunctionsPipeline(LoopBound):
             ExecutionNotFoundError: No such execution.
         """
         arn = check_execution_arn(execution_arn)
+        check_not_express(arn, "history of")
         return await execution_history(await self._ready(), arn)
-
-    async def stop(self, execution_arn: str, *, error: str | None = None, cause: str | None = None) -> None:
-        """Stop a running execution; it ends ABORTED. Stopping an ended execution does nothing.
-
-        Args:
-            execution_arn: The execution.
-            error: An error name to record (at most 256 characters).
-            cause: A cause to record (at most 32,768 characters).
-        """
-        arn = check_execution_arn(execution_arn)
-        reason = stop_reason(error, cause)
-        client = await self._ready()
-        await call(client.stop_execution(executionArn=arn, **reason), f"stop {arn}")
-
-    async def list_executions(
-        self,
-        status: ExecutionStatus | None = None,
-        *,
-        state_machine_arn: str | None = None,
-        max_results: int | None = None,
-    ) -> list[ExecutionSummary]:
-        """The executions of the state machine, newest first.
-
-        Args:
-            status: Only those with this status (``"RUNNING"``, ``"FAILED"``, ...).
-            state_machine_arn: Another state machine. Default: this pipeline's.
-            max_results: Stop after this many. Default: all of them.
-
-        Raises:
-            PipelineNotDeployedError: The state machine does not exist.
-        """
-        if status is not None and status not in (*TERMINAL_STATUSES, "RUNNING", "PENDING_REDRIVE"):
-            raise ConfigurationError(f"status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, "
-                                     f"ABORTED, PENDING_REDRIVE; got {status!r}")
-        if max_results is not None:
-            check_positive_int(max_results, "max_results")
-        machine = (check_state_machine_arn(state_machine_arn) if state_machine_arn is not None
-                   else self.state_machine_arn or self.expected_state_machine_arn())
-        return await list_execution_summaries(await self._ready(), machine, status, max_results)
-

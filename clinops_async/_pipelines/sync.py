@@ -16,11 +16,14 @@ from .pipeline import (
     ExecutionResult,
     ExecutionStatus,
     ExecutionSummary,
+    LoggingConfig,
     PollConfig,
     StateMachineType,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
     from .steps import Step
 
 __all__ = ["StepFunctionsPipeline"]
@@ -47,11 +50,14 @@ class StepFunctionsPipeline(_portal.Facade):
         type: StateMachineType = "STANDARD",
         poll: PollConfig | None = None,
         max_attempts: int = 5,
+        logging: LoggingConfig | None = None,
+        tracing: bool | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self._start(
             AsyncStepFunctionsPipeline(
                 name, role_arn, region, comment, profile, endpoint_url=endpoint_url, type=type, poll=poll,
-                max_attempts=max_attempts,
+                max_attempts=max_attempts, logging=logging, tracing=tracing, tags=tags,
             )
         )
 
@@ -85,6 +91,11 @@ class StepFunctionsPipeline(_portal.Facade):
     def version_arn(self) -> str | None:
         """The version ARN published by the last ``deploy(publish=True)``."""
         return self._async.version_arn
+
+    @property
+    def alias_arn(self) -> str | None:
+        """The alias ARN moved by the last ``deploy(alias=...)``."""
+        return self._async.alias_arn
 
     # -- building (no I/O, no loop thread needed) ------------------------------------------------
 
@@ -122,10 +133,15 @@ class StepFunctionsPipeline(_portal.Facade):
 
     # -- talking to AWS ------------------------------------------------------------------------
 
-    def deploy(self, *, publish: bool = False, version_description: str | None = None) -> str:
+    def deploy(self, *, publish: bool = False, version_description: str | None = None,
+               alias: str | None = None) -> str:
         """Blocking version of ``deploy``."""
         return self._lease.call(partial(self._async.deploy, publish=publish,
-                                        version_description=version_description))
+                                        version_description=version_description, alias=alias))
+
+    def set_alias(self, alias: str, routing: Mapping[int | str, int], *, description: str | None = None) -> str:
+        """Blocking version of ``set_alias``."""
+        return self._lease.call(partial(self._async.set_alias, description=description), alias, routing)
 
     def execute(
         self,
@@ -157,9 +173,31 @@ class StepFunctionsPipeline(_portal.Facade):
         return self._lease.call(partial(self._async.run, raise_on_failure=raise_on_failure, timeout=timeout),
                                 input_data, execution_name, state_machine_arn)
 
+    def run_sync(
+        self,
+        input_data: Any = None,
+        execution_name: str | None = None,
+        state_machine_arn: str | None = None,
+        *,
+        raise_on_failure: bool = True,
+    ) -> ExecutionResult:
+        """Blocking version of ``run_sync``."""
+        return self._lease.call(partial(self._async.run_sync, raise_on_failure=raise_on_failure),
+                                input_data, execution_name, state_machine_arn)
+
+    def redrive(self, execution_arn: str, *, client_token: str | None = None) -> str:
+        """Blocking version of ``redrive``."""
+        return self._lease.call(partial(self._async.redrive, client_token=client_token), execution_arn)
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """Blocking version of ``history``."""
         return self._lease.call(self._async.history, execution_arn)
+
+    def iter_history(self, execution_arn: str, *, reverse: bool = False, limit: int | None = None,
+                     include_data: bool = True) -> Iterator[dict[str, Any]]:
+        """Blocking version of ``iter_history``: a plain iterator, each page read on the loop thread."""
+        return self._lease.iterate(self._async.iter_history, execution_arn, reverse=reverse, limit=limit,
+                                   include_data=include_data)
 
     def stop(self, execution_arn: str, *, error: str | None = None, cause: str | None = None) -> None:
         """Blocking version of ``stop``."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -14,11 +13,12 @@ from click.testing import CliRunner, Result
 
 from clinops_async._cli.app import cli
 from clinops_async._pipelines.file import load_pipeline_file
-from tests.support.servers import ROOT, Server
 from tests.support.stepfunctions import ROLE, lambda_arn
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.servers import Server
 
 PIPELINE_YAML = """\
 name: {name}
@@ -39,14 +39,6 @@ steps:
       - [{{type: pass, name: Labs}}]
   - {{type: wait, name: Settle, seconds: 0}}
 """
-
-
-@pytest.fixture
-def env(moto: Server) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                 AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT))
-    return clean
 
 
 def invoke(env: dict[str, str], *args: str) -> Result:

@@ -1,0 +1,1 @@
+"""Pipeline steps that pass artifacts: the implementation of :mod:`clinops_async.handler`."""
