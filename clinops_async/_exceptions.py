@@ -6,6 +6,7 @@ exc``, so callers never need to import an SDK to handle a failure::
 
     ClinopsError
     ├── ConfigurationError (ValueError)        bad argument, bad name, bad key, bad credentials file
+    │   └── InvalidDefinitionError             a state machine definition breaks a rule; .state
     ├── StoreError                             .uri
     │   ├── ArtifactNotFoundError (FileNotFoundError)
     │   ├── BucketNotFoundError (FileNotFoundError)
@@ -40,6 +41,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionTimeoutError",
     "IntegrityError",
+    "InvalidDefinitionError",
     "NameConflictError",
     "PipelineAccessDeniedError",
     "PipelineError",
@@ -56,6 +58,17 @@ class ClinopsError(Exception):
 
 class ConfigurationError(ClinopsError, ValueError):
     """A bad argument: an invalid name, option, ARN or credentials file. Raised before any I/O."""
+
+
+class InvalidDefinitionError(ConfigurationError):
+    """A state machine definition breaks a rule of the States Language or a Step Functions limit.
+
+    Raised before anything is sent. ``state`` names the state at fault (None: the whole definition).
+    """
+
+    def __init__(self, message: str, *, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 class StoreError(ClinopsError):

@@ -37,6 +37,7 @@ from .executions import (
     start_execution,
     stop_reason,
 )
+from .machine_pipeline import MachinePipeline
 from .mermaid import pipeline_mermaid
 from .results import TERMINAL_STATUSES, ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
 from .steps import STEP_TYPES, Step, step_names
@@ -68,7 +69,7 @@ __all__ = [
     "StateMachineType",
 ]
 
-class AsyncStepFunctionsPipeline(LoopBound):
+class AsyncStepFunctionsPipeline(MachinePipeline, LoopBound):
     """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
 
     Building (``add_step``, ``definition``, ``to_mermaid``) does no I/O. The first call that talks
@@ -205,6 +206,8 @@ class AsyncStepFunctionsPipeline(LoopBound):
             ConfigurationError: (a ``ValueError``) no steps, a duplicate name, a ``catch`` naming no
                 step, an unreachable handler, or an invalid step.
         """
+        if self.machine is not None:
+            return self._machine_definition()
         return render_definition(self.name, self.comment, self.steps, self.handlers)
 
     def definition_json(self, indent: int | None = 2) -> str:
@@ -213,6 +216,8 @@ class AsyncStepFunctionsPipeline(LoopBound):
 
     def to_mermaid(self) -> str:
         """Mermaid flowchart source drawing the steps, retries, catches and fan-out."""
+        if self.machine is not None:
+            return self._machine_mermaid()
         return pipeline_mermaid(self.name, self.steps, self.handlers)
 
     def _repr_markdown_(self) -> str:

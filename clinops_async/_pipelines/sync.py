@@ -19,8 +19,11 @@ from .pipeline import (
     PollConfig,
     StateMachineType,
 )
+from .states import StateMachine, load_definition
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .steps import Step
 
 __all__ = ["StepFunctionsPipeline"]
@@ -86,7 +89,28 @@ class StepFunctionsPipeline(_portal.Facade):
         """The version ARN published by the last ``deploy(publish=True)``."""
         return self._async.version_arn
 
+    @property
+    def machine(self) -> StateMachine | None:
+        """The modelled state machine, when made with ``from_definition`` (settable)."""
+        return self._async.machine
+
+    @machine.setter
+    def machine(self, machine: StateMachine | None) -> None:
+        self._async.machine = machine
+
     # -- building (no I/O, no loop thread needed) ------------------------------------------------
+
+    @classmethod
+    def from_definition(
+        cls, definition: Mapping[str, Any] | str | StateMachine, name: str, role_arn: str,
+        region: str = "us-east-1", **options: Any,
+    ) -> Self:
+        """Blocking version of ``from_definition`` (same arguments, same errors)."""
+        machine = load_definition(definition)
+        machine.definition()  # checked before the facade takes a portal lease
+        pipeline = cls(name, role_arn, region, **options)
+        pipeline.machine = machine
+        return pipeline
 
     def add_step(self, step: Step) -> Self:
         """Blocking version of ``add_step`` (returns this pipeline, for chaining)."""
