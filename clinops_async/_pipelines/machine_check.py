@@ -350,7 +350,22 @@ def _targets(name: str, state: Mapping[str, Any], states: Mapping[str, Any], whe
 
 
 def _check_graph(start: str, graph: Mapping[str, list[str]], states: Mapping[str, Any]) -> None:
-    """Every state is reached from StartAt, and from every state some way leads to an end."""
+    """From every state some way leads to an end, and every state is reached from StartAt."""
+    ends = {name for name, state in states.items()
+            if state["Type"] in _TERMINAL or state.get("End") is True}
+    changed = True
+    while changed:
+        changed = False
+        for name, targets in graph.items():
+            if name not in ends and any(target in ends for target in targets):
+                ends.add(name)
+                changed = True
+    stuck = [name for name in graph if name not in ends]
+    if stuck:
+        # Name a Choice of the loop when there is one: that is where a way out belongs.
+        name = next((n for n in stuck if states[n]["Type"] == "Choice"), stuck[0])
+        raise _fail(name, "no way leads from it to an end (a Succeed, a Fail or \"End\": true), so it "
+                          "loops for ever: give a Choice in the loop a rule or Default that leaves it")
     reached = {start}
     todo = [start]
     while todo:
@@ -362,16 +377,4 @@ def _check_graph(start: str, graph: Mapping[str, list[str]], states: Mapping[str
         if name not in reached:
             raise _fail(name, "no state goes to it (and it is not StartAt), so it never runs: remove it "
                               "or give some state a Next to it")
-    ends = {name for name, state in states.items()
-            if state["Type"] in _TERMINAL or state.get("End") is True}
-    changed = True
-    while changed:
-        changed = False
-        for name, targets in graph.items():
-            if name not in ends and any(target in ends for target in targets):
-                ends.add(name)
-                changed = True
-    for name in graph:
-        if name not in ends:
-            raise _fail(name, "no way leads from it to an end (a Succeed, a Fail or \"End\": true), so it "
-                              "loops for ever: give a Choice in the loop a rule or Default that leaves it")
+

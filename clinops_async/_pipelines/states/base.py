@@ -113,7 +113,9 @@ class AslObject:
         for key, value in data.items():
             if key in fixed:
                 continue
-            if key not in by_key:
+            if key not in by_key or value is None:
+                # An explicit null (``"ResultPath": null``: discard the result) is carried as it is,
+                # since None on a field means "not given".
                 extra[key] = value
                 continue
             name, kind, many = by_key[key]

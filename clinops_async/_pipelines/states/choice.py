@@ -127,7 +127,7 @@ class Jsonata(Condition):
         return self.expression.removeprefix("{%").removesuffix("%}").strip()
 
 
-class _Operand:
+class _Comparable:
     """The comparisons of one variable; the operator's kind is fixed (typed) or read from the value."""
 
     def __init__(self, path: str, kind: Kind | None) -> None:
@@ -136,7 +136,7 @@ class _Operand:
 
     def _compare(self, order: str, value: object) -> Compare:
         kind = self.kind
-        if isinstance(value, _Operand):
+        if isinstance(value, _Comparable):
             if kind is None:
                 raise ConfigurationError(
                     f"comparing {self.path!r} with the variable {value.path!r}: say which kind, e.g. "
@@ -173,7 +173,15 @@ class _Operand:
     __hash__ = object.__hash__
 
 
-class Var(_Operand):
+class _Operand(_Comparable):
+    """A variable whose comparisons have a fixed kind: ``Var("$.due").timestamp``.
+
+    Not a base of :class:`Var` on purpose: Python would try a subclass's reflected operator first,
+    turning ``Var("$.a").number <= Var("$.b")`` into ``Var("$.b") >= ...``.
+    """
+
+
+class Var(_Comparable):
     """A JSONPath variable of a Choice rule: ``Var("$.age") > 65``, ``Var("$.tag").matches("x*")``."""
 
     def __init__(self, path: str) -> None:
