@@ -204,6 +204,11 @@ class DistributedMap:
              execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD", **fields: Any) -> Map:
         """A Distributed Map running ``states`` (a chain) for each item ``reader`` reads."""
         config = ProcessorConfig(mode="DISTRIBUTED", execution_type=execution_type)
+        percentage = fields.get("tolerated_failure_percentage")
+        if isinstance(percentage, int) and not isinstance(percentage, bool):
+            # A decimal number, as the seed's MapStep writes it: Step Functions takes both, some ASL
+            # interpreters (moto's) only a decimal.
+            fields["tolerated_failure_percentage"] = float(percentage)
         return Map(name, item_processor=Processor.chain(*states, processor_config=config),
                    item_reader=reader, **fields)
 
