@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._exceptions import InvalidDefinitionError
-from .validate import MAX_DEFINITION_BYTES, MAX_NAME_LENGTH
+from .._exceptions import ConfigurationError, InvalidDefinitionError
+from .validate import MAX_DEFINITION_BYTES, MAX_INPUT_BYTES, MAX_NAME_LENGTH, check_task_resource
 
 __all__ = ["OPERATORS", "check_definition"]
 
@@ -43,6 +43,12 @@ _PATHS = frozenset({"InputPath", "OutputPath", "ItemsPath", "SecondsPath", "Time
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 _JSONATA = re.compile(r"\{%.*%\}", re.DOTALL)
 _TERMINAL = {"Succeed", "Fail"}
+#: Fields whose value becomes (part of) a state's output or a task's input: over 256 KiB, the
+#: execution fails with States.DataLimitExceeded every time the state runs.
+_PAYLOADS = ("Result", "Parameters", "Arguments", "Output", "ItemSelector", "Assign")
+#: JSONata fields, whose strings are checked for a whole ``{% ... %}`` expression.
+_JSONATA_FIELDS = ("Arguments", "Output", "Assign", "Items", "Condition", "Seconds", "Timestamp",
+                   "TimeoutSeconds", "HeartbeatSeconds", "Error", "Cause", "MaxConcurrency")
 
 
 def _fail(state: str | None, message: str) -> InvalidDefinitionError:
@@ -121,6 +127,11 @@ def _check_state(name: str, state: Mapping[str, Any], language: str, seen: set[s
             _check_template(name, key, state[key])
     for index, retrier in enumerate(state.get("Retry") or ()):
         _check_retrier(name, index, retrier)
+    _check_payloads(name, state)
+    if language == "JSONata":
+        for key in _JSONATA_FIELDS:
+            if key in state:
+                _check_jsonata(name, key, state[key])
     if kind == "Wait":
         _check_wait(name, state, language)
     elif kind == "Fail":
@@ -170,6 +181,29 @@ def _check_template(name: str, key: str, value: object) -> None:
             _check_template(name, key, item)
 
 
+def _check_payloads(name: str, state: Mapping[str, Any]) -> None:
+    for key in _PAYLOADS:
+        if key in state:
+            size = len(json.dumps(state[key], ensure_ascii=False).encode("utf-8"))
+            if size > MAX_INPUT_BYTES:
+                raise _fail(name, f"its {key} is {size} bytes as JSON, over the 256 KiB Step Functions "
+                                  "lets a state pass on: store the data (an artifact) and pass its URI")
+
+
+def _check_jsonata(name: str, key: str, value: object) -> None:
+    if isinstance(value, str):
+        opens, closes = value.startswith("{%"), value.endswith("%}")
+        if opens != closes or (opens and len(value) < 5):
+            raise _fail(name, f"{key} holds {value[:60]!r}: a JSONata expression is written whole as "
+                              "'{% expression %}'")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _check_jsonata(name, key, item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_jsonata(name, key, item)
+
+
 def _check_retrier(name: str, index: int, retrier: object) -> None:
     what = f"Retry[{index}]"
     if not isinstance(retrier, Mapping):
@@ -214,6 +248,10 @@ def _check_timestamp(name: str, key: str, value: object) -> None:
 def _check_task(name: str, state: Mapping[str, Any]) -> None:
     if not isinstance(state.get("Resource"), str) or not state["Resource"]:
         raise _fail(name, "a Task state needs a Resource (a Lambda function ARN, an integration ARN, ...)")
+    try:
+        check_task_resource(state["Resource"], "Resource")
+    except ConfigurationError as exc:
+        raise _fail(name, str(exc)) from None
     for field in ("TimeoutSeconds", "HeartbeatSeconds"):
         if field in state and f"{field}Path" in state:
             raise _fail(name, f"give {field} or {field}Path, not both")

@@ -206,7 +206,8 @@ def test_builders_make_a_whole_machine(asl_validator: AslValidator, mermaid_pars
                       max_concurrency=4)
     machine = StateMachine.chain(
         ingest, fan, each,
-        Choice("Enough?").when(Var("$.ingest.rows") >= 100, "Done").otherwise("Ingest"),
+        Choice("Enough?").when(Var("$.ingest.rows") >= 100, "Done").otherwise("Backoff"),
+        Wait("Backoff", seconds=30).then("Ingest"),
         Succeed("Done"), Pass("Rejected", result_path="$.outcome").ends(),
         Fail("Broken", error_path="$.error.Error", cause_path="$.error.Cause"),
         comment="built in Python", timeout_seconds=7200,
@@ -226,6 +227,10 @@ def test_builders_make_a_whole_machine(asl_validator: AslValidator, mermaid_pars
     assert '-- "$.ingest.rows #gt;= 100" -->' in chart and '-- "otherwise" -->' in chart
     assert '-. "catch IngestRejected" .->' in chart
     assert 'subgraph' in chart and '"each item"' in chart
+    ids = {line.split("(")[0].split("[")[0].split("{")[0].strip(): line for line in chart.splitlines()
+           if "<b>" in line}
+    by_name = {line.split("<b>")[1].split("</b>")[0]: node for node, line in ids.items()}
+    assert f'{by_name["Backoff"]} --> {by_name["Ingest"]}' in chart, "the loop back is drawn"
 
 
 def test_jsonata_builders(asl_validator: AslValidator) -> None:
@@ -387,6 +392,11 @@ def test_a_broken_definition_names_the_state(mutation: Mutation, state: str, mes
                          tolerated_failure_percentage=101).ends(), "ToleratedFailurePercentage"),
     (Parallel("P", branches=()).ends(), "non-empty list of state machines"),
     (Task("T", resource="").ends(), "needs a Resource"),
+    (Task("T", resource="arn:aws:lambda:us-east-1:12345:function:f").ends(), "12 digits"),
+    (Task("T", resource="lambda:invoke").ends(), "is not a Task resource"),
+    (Pass("P", result={"blob": "x" * (300 * 1024)}).ends(), "over the 256 KiB"),
+    (Pass("P", query_language="JSONata", output="{% $states.input").ends(), "written whole"),
+    (Pass("P", query_language="JSONata", assign={"n": {"deep": "$count %}"}}).ends(), "written whole"),
 ])
 def test_built_states_are_checked(state: Any, message: str) -> None:
     machine = StateMachine.of(state, Succeed("E"))
