@@ -68,15 +68,18 @@ def check_definition(definition: Mapping[str, Any]) -> None:
     if timeout is not None and not _is_int(timeout, 0, 99_999_999):
         raise _fail(None, f"TimeoutSeconds must be an integer from 0 to 99999999; got {timeout!r}")
     seen: set[str] = set()
-    _check_scope(definition, language, "the state machine", seen)
+    _check_scope(definition, language, "the state machine", seen, nested=False)
 
 
 def _is_int(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _check_scope(scope: Mapping[str, Any], language: str, where: str, seen: set[str]) -> None:
+def _check_scope(scope: Mapping[str, Any], language: str, where: str, seen: set[str], *,
+                 nested: bool = True) -> None:
     states = scope.get("States")
+    if nested and "QueryLanguage" in scope:
+        raise _fail(None, f"{where} sets QueryLanguage; set it on the state machine or on each state")
     if not isinstance(states, Mapping) or not states:
         raise _fail(None, f"{where} needs States: a non-empty object of states")
     start = scope.get("StartAt")
@@ -325,11 +328,16 @@ def _check_map(name: str, state: Mapping[str, Any], language: str, seen: set[str
     label = state.get("Label")
     if label is not None and (not isinstance(label, str) or not 1 <= len(label) <= 40):
         raise _fail(name, "Label must be 1-40 characters")
-    _check_distributed_parts(name, state)
+    _check_distributed_parts(name, state, language)
     _check_scope(processor, language, f"the item processor of {name!r}", seen)
 
 
-def _check_distributed_parts(name: str, state: Mapping[str, Any]) -> None:
+def _check_distributed_parts(name: str, state: Mapping[str, Any], language: str) -> None:
+    wrong = "Parameters" if language == "JSONata" else "Arguments"
+    for part in ("ItemReader", "ResultWriter"):
+        if isinstance(state.get(part), Mapping) and wrong in state[part]:
+            raise _fail(name, f"{part}.{wrong} does not fit a {language} state: use "
+                              f"{'Arguments' if wrong == 'Parameters' else 'Parameters'}")
     reader = state.get("ItemReader")
     if reader is not None:
         if not isinstance(reader, Mapping) or not isinstance(reader.get("Resource"), str):

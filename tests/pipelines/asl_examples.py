@@ -256,3 +256,49 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "Parameters": {"Bucket": "clinops-inventory", "Key": "daily/2026-01-31T01-00Z/manifest.json"}}),
     "legacy iterator": LEGACY_ITERATOR,
 }
+
+ASSORTED: dict[str, Any] = {
+    "Comment": "Études cliniques — a bit of everything",
+    "StartAt": "Provision",
+    "States": {
+        "Provision": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::ecs:runTask.sync",
+            "Parameters": {"Cluster": "clinops", "TaskDefinition": "etl:3", "LaunchType": "FARGATE"},
+            "Assign": {"runId.$": "$$.Execution.Name"},
+            "Retry": [{"ErrorEquals": ["ECS.AmazonECSException"], "IntervalSeconds": 10, "MaxAttempts": 2,
+                       "BackoffRate": 1.5}],
+            "Next": "Fan out",
+        },
+        "Fan out": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "Child run", "States": {"Child run": {
+                    "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                    "Parameters": {"StateMachineArn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:child",
+                                   "Input": {"run.$": "$$.Execution.Id"}},
+                    "End": True}}},
+                {"StartAt": "Tally", "States": {"Tally": {
+                    "Type": "Pass", "QueryLanguage": "JSONata",
+                    "Output": {"n": "{% $count($states.input) %}"}, "End": True}}},
+            ],
+            "Retry": [{"ErrorEquals": ["States.BranchFailed"], "MaxAttempts": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Ré-essayer ?"}],
+            "ResultSelector": {"child.$": "$[0]", "tally.$": "$[1]"},
+            "Next": "Ré-essayer ?",
+        },
+        "Ré-essayer ?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.failure", "IsPresent": False, "Next": "Fini"},
+                {"Variable": "$.attempt", "NumericLessThanEquals": 2.5, "Next": "Provision",
+                 "Comment": "at most three tries"},
+            ],
+            "Default": "Abandon",
+        },
+        "Abandon": {"Type": "Fail", "Error": "GaveUp"},
+        "Fini": {"Type": "Succeed"},
+    },
+}
+
+EXAMPLES["assorted"] = ASSORTED

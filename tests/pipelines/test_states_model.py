@@ -411,6 +411,29 @@ def test_names_are_unique_across_nested_scopes() -> None:
     assert caught.value.state == "P"
 
 
+def test_query_language_is_set_on_the_machine_or_a_state() -> None:
+    definition = copy.deepcopy(POLL_EXPORT)
+    definition["States"]["StartExport"] = {"Type": "Parallel", "Branches": [
+        {"StartAt": "B", "QueryLanguage": "JSONata", "States": {"B": {"Type": "Pass", "End": True}}}],
+        "Next": "Pause"}
+    with pytest.raises(InvalidDefinitionError, match="sets QueryLanguage"):
+        load_definition(definition).definition()
+
+
+def test_a_malformed_field_names_its_state() -> None:
+    definition = copy.deepcopy(POLL_EXPORT)
+    definition["States"]["StartExport"]["Retry"] = {"ErrorEquals": ["States.ALL"]}
+    with pytest.raises(InvalidDefinitionError, match="'StartExport'.*JSON array") as caught:
+        load_definition(definition)
+    assert caught.value.state == "StartExport"
+
+
+def test_item_reader_fields_follow_the_query_language() -> None:
+    each = DistributedMap.over("Each", ItemReader.s3_prefix("bkt"), Pass("P"), query_language="JSONata")
+    with pytest.raises(InvalidDefinitionError, match=r"ItemReader.Parameters does not fit a JSONata"):
+        StateMachine.of(each).definition()
+
+
 def test_a_jsonata_machine_holds_no_jsonpath_state() -> None:
     machine = StateMachine.of(Pass("P", query_language="JSONPath"), query_language="JSONata")
     with pytest.raises(InvalidDefinitionError, match="cannot hold JSONPath"):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
-from ..._exceptions import ConfigurationError
+from ..._exceptions import ConfigurationError, InvalidDefinitionError
 from ..machine_check import check_definition
 from .base import AslKind, AslObject, asl, check_mapping
 from .common import STATE_TYPES, State, Transition
@@ -28,7 +28,12 @@ def parse_state(name: str, data: object) -> State:
     if kind not in STATE_TYPES:
         raise ConfigurationError(f"state {name!r} has the Type {kind!r}; the States Language has "
                                  f"{', '.join(sorted(STATE_TYPES))}")
-    return STATE_TYPES[kind].from_asl(body, name=name)
+    try:
+        return STATE_TYPES[kind].from_asl(body, name=name)
+    except InvalidDefinitionError:
+        raise
+    except ConfigurationError as exc:
+        raise InvalidDefinitionError(f"state {name!r}: {exc}", state=name) from None
 
 
 def _load_states(value: object) -> tuple[State, ...]:
@@ -50,13 +55,11 @@ class Scope(AslObject):
         states: The states, in the order they are rendered. Default ``StartAt``: the first.
         start_at: The name of the first state to run.
         comment: The ``Comment``.
-        query_language: ``"JSONata"`` or ``"JSONPath"`` for every state that does not say.
     """
 
-    _head: ClassVar[tuple[str, ...]] = ("Comment", "QueryLanguage", "StartAt", "States")
+    _head: ClassVar[tuple[str, ...]] = ("Comment", "StartAt", "States")
 
     comment: str | None = asl("Comment")
-    query_language: str | None = asl("QueryLanguage")
     start_at: str | None = asl("StartAt")
     states: tuple[State, ...] = asl("States", _STATES, default=())
 
@@ -115,7 +118,10 @@ class Scope(AslObject):
 
 @dataclass(frozen=True, kw_only=True)
 class StateMachine(Scope):
-    """A whole state machine definition; ``TimeoutSeconds`` and ``Version`` are its own.
+    """A whole state machine definition; ``QueryLanguage``, ``TimeoutSeconds`` and ``Version`` are its own.
+
+    ``query_language`` (``"JSONata"`` or ``"JSONPath"``, the default) applies to every state that
+    does not set its own.
 
     Build one with :meth:`~Scope.of` or :meth:`~Scope.chain`, or load one with
     :func:`load_definition`; :meth:`definition` renders, checks and returns it.
@@ -123,6 +129,7 @@ class StateMachine(Scope):
 
     _head: ClassVar[tuple[str, ...]] = ("Comment", "QueryLanguage", "StartAt", "States")
 
+    query_language: str | None = asl("QueryLanguage")
     timeout_seconds: int | None = asl("TimeoutSeconds")
     version: str | None = asl("Version")
 
