@@ -24,8 +24,9 @@ _SHAPES = {Choice: ("{", "}"), Wait: ("(", ")"), Pass: ("(", ")"), Succeed: ("([
 def _details(state: State) -> list[str]:
     if isinstance(state, Task):
         details = [_resource_label(state.resource) if state.resource.count(":") >= 5 else state.resource]
-        if state.retriers:
-            details.append(f"retry ×{len(state.retriers)} rule(s)")
+        errors = [error for retrier in state.retriers or () for error in retrier.error_equals]
+        if errors:
+            details.append("retry on " + ", ".join(errors[:2]) + (", ..." if len(errors) > 2 else ""))
         return details
     if isinstance(state, Wait):
         shown = next(v for v in (state.seconds, state.timestamp, state.seconds_path,
