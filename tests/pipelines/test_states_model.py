@@ -461,3 +461,24 @@ def test_scope_lookup_and_removal() -> None:
     assert "ExportFailed" not in smaller and "ExportFailed" in machine
     with pytest.raises(InvalidDefinitionError, match="ExportFailed"):
         smaller.definition()
+
+
+def test_lists_given_by_hand_compare_equal_to_loaded_ones() -> None:
+    by_hand = Parallel("P", branches=[Scope.of(Pass("A"))],  # type: ignore[arg-type]
+                       retriers=[Retrier(error_equals="States.ALL", max_attempts=1)]).ends()  # type: ignore[arg-type]
+    assert by_hand.retriers == (Retrier(error_equals=("States.ALL",), max_attempts=1),)
+    machine = StateMachine.of(by_hand)
+    assert load_definition(machine.definition()) == machine
+    assert machine.definition()["States"]["P"]["Retry"] == [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1}]
+
+
+async def test_a_broken_machine_is_refused_before_any_call() -> None:
+    pipeline = AsyncStepFunctionsPipeline.from_definition(
+        POLL_EXPORT, "poll", ROLE, endpoint_url="http://127.0.0.1:9")  # nothing listens there
+    assert pipeline.machine is not None
+    pipeline.machine = pipeline.machine.with_state(Wait("Pause", seconds=5).then("Elsewhere"))
+    with pytest.raises(InvalidDefinitionError, match="Elsewhere") as caught:
+        await pipeline.deploy()
+    assert caught.value.state == "Pause"
+    assert pipeline._client is None, "no client was opened"
+    await pipeline.aclose()

@@ -80,6 +80,16 @@ class AslObject:
     extra: Mapping[str, Any] = field(default_factory=dict, kw_only=True)
     key_order: tuple[str, ...] = field(default=(), kw_only=True, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Lists given by hand become tuples, as loaded ones are, so equal models compare equal; a
+        # lone str where a list belongs (``error_equals="States.ALL"``) is one item, not characters.
+        for f in fields(self):
+            listed = f.metadata.get("many") or isinstance(f.metadata.get("kind"), AslKind) and \
+                f.metadata["kind"].load is tuple
+            value = getattr(self, f.name)
+            if listed and value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, f.name, (value,) if isinstance(value, str) else tuple(value))
+
     @classmethod
     def _asl_fields(cls) -> list[tuple[str, str, Any, bool]]:
         return [(f.name, f.metadata["asl"], f.metadata["kind"], f.metadata["many"])

@@ -101,6 +101,7 @@ class State(AslObject):
             STATE_TYPES[cls.type_name] = cls
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not isinstance(self.name, str) or not self.name:
             raise ConfigurationError(f"a {self.type_name} state needs a name (a non-empty str); "
                                      f"got {self.name!r}")

@@ -64,6 +64,7 @@ class Scope(AslObject):
     states: tuple[State, ...] = asl("States", _STATES, default=())
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.states, str) or not isinstance(self.states, Sequence):
             raise ConfigurationError("states must be a sequence of states (Task, Choice, ...)")
         object.__setattr__(self, "states", tuple(self.states))
