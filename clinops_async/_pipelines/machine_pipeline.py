@@ -33,7 +33,7 @@ class MachinePipeline:
     @classmethod
     def from_definition(
         cls, definition: Mapping[str, Any] | str | StateMachine, name: str, role_arn: str,
-        region: str = "us-east-1", **options: Any,
+        region: str = "us-east-1", *, substitutions: Mapping[str, str] | None = None, **options: Any,
     ) -> Self:
         """A pipeline running ``definition``: any state machine, written anywhere.
 
@@ -48,6 +48,8 @@ class MachinePipeline:
             name: The state machine name.
             role_arn: The IAM role Step Functions runs it as.
             region: The AWS region.
+            substitutions: Values for the ``${Name}`` placeholders of a definition kept beside a
+                CloudFormation or SAM template (its ``DefinitionSubstitutions``).
             **options: The other arguments of the pipeline (``endpoint_url``, ``type``, ...).
 
         Raises:
@@ -55,7 +57,7 @@ class MachinePipeline:
             InvalidDefinitionError: The definition breaks a rule (it names the state); no I/O is done.
         """
         pipeline = cls(name, role_arn, region, **options)
-        pipeline.machine = load_definition(definition)
+        pipeline.machine = load_definition(definition, substitutions)
         pipeline.machine.definition()
         return pipeline
 

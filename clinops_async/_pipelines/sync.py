@@ -103,10 +103,10 @@ class StepFunctionsPipeline(_portal.Facade):
     @classmethod
     def from_definition(
         cls, definition: Mapping[str, Any] | str | StateMachine, name: str, role_arn: str,
-        region: str = "us-east-1", **options: Any,
+        region: str = "us-east-1", *, substitutions: Mapping[str, str] | None = None, **options: Any,
     ) -> Self:
         """Blocking version of ``from_definition`` (same arguments, same errors)."""
-        machine = load_definition(definition)
+        machine = load_definition(definition, substitutions)
         machine.definition()  # checked before the facade takes a portal lease
         pipeline = cls(name, role_arn, region, **options)
         pipeline.machine = machine

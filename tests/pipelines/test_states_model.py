@@ -482,3 +482,30 @@ async def test_a_broken_machine_is_refused_before_any_call() -> None:
     assert caught.value.state == "Pause"
     assert pipeline._client is None, "no client was opened"
     await pipeline.aclose()
+
+
+def test_walk_reaches_nested_states() -> None:
+    machine = load_definition(EXAMPLES["callback review"])
+    assert [state.name for state in machine.walk()] == [
+        "AskReviewer", "ReviewUntil", "Parallel checks", "Audit", "Notify", "Noted", "Escalate"]
+
+
+def test_a_sam_definition_with_substitutions() -> None:
+    template_definition = json.dumps({
+        "StartAt": "Ingest",
+        "States": {"Ingest": {"Type": "Task", "Resource": "${IngestFunctionArn}",
+                              "Parameters": {"table": "${TableName}", "note": "keep ${literal} text? no"},
+                              "End": True}},
+    }).replace("${literal}", "{literal}")
+    arn = lambda_arn("clinops-ingest")
+    pipeline = AsyncStepFunctionsPipeline.from_definition(
+        template_definition, "from-sam", ROLE,
+        substitutions={"IngestFunctionArn": arn, "TableName": "visits"})
+    state = pipeline.definition()["States"]["Ingest"]
+    assert state["Resource"] == arn and state["Parameters"]["table"] == "visits"
+    with pytest.raises(InvalidDefinitionError, match=r"\$\{TableName\}, which substitutions does not give"):
+        AsyncStepFunctionsPipeline.from_definition(template_definition, "from-sam", ROLE,
+                                                   substitutions={"IngestFunctionArn": arn})
+    with pytest.raises(InvalidDefinitionError, match="is not a Task resource") as caught:
+        AsyncStepFunctionsPipeline.from_definition(template_definition, "from-sam", ROLE)
+    assert caught.value.state == "Ingest"

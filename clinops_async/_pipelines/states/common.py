@@ -114,7 +114,11 @@ class State(AslObject):
         return frozenset({"Type"})
 
     def targets(self) -> list[tuple[str, str]]:
-        """Every state this one may go to, each with a label: ``[("next", "Clean"), ...]``."""
+        """Every state this one may go to, each with a label: ``[("", "Clean"), ...]``."""
+        return []
+
+    def nested(self) -> list[Any]:
+        """The scopes this state holds (a Parallel's branches, a Map's item processor)."""
         return []
 
     def renamed(self, name: str) -> Self:

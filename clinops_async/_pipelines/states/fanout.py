@@ -39,6 +39,9 @@ class Parallel(DataFlow):
 
     branches: tuple[Scope, ...] = asl("Branches", Scope, many=True, default=())
 
+    def nested(self) -> list[Any]:
+        return list(self.branches)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Processor(Scope):
@@ -181,6 +184,10 @@ class Map(DataFlow):
     tolerated_failure_count: int | None = asl("ToleratedFailureCount")
     tolerated_failure_count_path: str | None = asl("ToleratedFailureCountPath")
     label: str | None = asl("Label")
+
+    def nested(self) -> list[Any]:
+        processor = self.item_processor or self.iterator
+        return [processor] if processor is not None else []
 
     @classmethod
     def inline(cls, name: str, *states: State, **fields: Any) -> Map:

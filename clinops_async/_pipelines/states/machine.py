@@ -7,7 +7,8 @@ States Language itself does, so validation and the picture reach every state.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
@@ -104,6 +105,13 @@ class Scope(AslObject):
     def names(self) -> list[str]:
         return [state.name for state in self.states]
 
+    def walk(self) -> Iterator[State]:
+        """Every state, those in Parallel branches and Map item processors included, depth first."""
+        for state in self.states:
+            yield state
+            for scope in state.nested():
+                yield from scope.walk()
+
     def with_state(self, state: State) -> Self:
         """A copy with ``state`` replacing the state of the same name (or added after the others)."""
         if state.name in self:
@@ -149,8 +157,34 @@ class ProcessorConfig(AslObject):
     execution_type: str | None = asl("ExecutionType")
 
 
-def load_definition(definition: Mapping[str, Any] | str | StateMachine) -> StateMachine:
-    """The model of a definition given as a dict or JSON text (a model is returned as it is)."""
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _substitute(value: Any, substitutions: Mapping[str, str]) -> Any:
+    """``value`` with each ``${Name}`` in its strings replaced, as CloudFormation and SAM do."""
+    if isinstance(value, str):
+        def replace_one(match: re.Match[str]) -> str:
+            if match[1] not in substitutions:
+                raise InvalidDefinitionError(f"the definition names ${{{match[1]}}}, which substitutions "
+                                             f"does not give (it gives {', '.join(sorted(substitutions))})")
+            return str(substitutions[match[1]])
+        return _PLACEHOLDER.sub(replace_one, value)
+    if isinstance(value, Mapping):
+        return {key: _substitute(item, substitutions) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, substitutions) for item in value]
+    return value
+
+
+def load_definition(
+    definition: Mapping[str, Any] | str | bytes | StateMachine,
+    substitutions: Mapping[str, str] | None = None,
+) -> StateMachine:
+    """The model of a definition given as a dict or JSON text (a model is returned as it is).
+
+    ``substitutions`` fills the ``${Name}`` placeholders of a definition kept beside a CloudFormation
+    or SAM template (its ``DefinitionSubstitutions``), e.g. ``{"IngestArn": "arn:aws:lambda:..."}``.
+    """
     if isinstance(definition, StateMachine):
         return definition
     if isinstance(definition, str | bytes):
@@ -158,4 +192,8 @@ def load_definition(definition: Mapping[str, Any] | str | StateMachine) -> State
             definition = json.loads(definition)
         except ValueError as exc:
             raise ConfigurationError(f"the definition is not JSON: {exc}") from None
-    return StateMachine.from_asl(check_mapping(definition, "a state machine definition"))
+    body = check_mapping(definition, "a state machine definition")
+    if substitutions is not None:
+        check_mapping(substitutions, "substitutions")
+        body = _substitute(body, substitutions)
+    return StateMachine.from_asl(body)
