@@ -39,6 +39,9 @@ from clinops_async._pipelines.steps import PipelineStep
 from tests.pipelines.asl_examples import EXAMPLES, POLL_EXPORT, ROUTE_SAMPLES
 from tests.support.stepfunctions import ROLE, AslValidator, MermaidParser, lambda_arn
 
+#: Every definition a pipeline renders in these tests is also checked by asl-validator.
+pytestmark = pytest.mark.usefixtures("validated_definitions")
+
 
 def _same_text(a: Any, b: Any) -> bool:
     """Equal as JSON text: the same values and the same key order."""
