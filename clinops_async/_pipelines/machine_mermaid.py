@@ -37,7 +37,16 @@ def _details(state: State) -> list[str]:
     if isinstance(state, Map):
         config = state.item_processor.processor_config if state.item_processor else None
         mode = (config.mode if config and config.mode else "INLINE").lower()
-        return [f"map · {mode}"]
+        details = [f"map · {mode}"]
+        reader = state.item_reader
+        if reader is not None and reader.parameters:
+            where = "/".join(str(v) for k, v in reader.parameters.items() if k.split(".")[0] in
+                             ("Bucket", "Prefix", "Key"))
+            kind = reader.reader_config.input_type if reader.reader_config else None
+            details.append(f"items: s3://{where}" + (f" ({kind})" if kind else ""))
+        elif state.items_path is not None:
+            details.append(f"items: {state.items_path}")
+        return details
     if isinstance(state, Parallel):
         return [f"parallel · {len(state.branches)} branches"]
     return [state.type_name.lower()]
