@@ -399,13 +399,16 @@ def _check_graph(start: str, graph: Mapping[str, list[str]], states: Mapping[str
     """From every state some way leads to an end, and every state is reached from StartAt."""
     ends = {name for name, state in states.items()
             if state["Type"] in _TERMINAL or state.get("End") is True}
-    changed = True
-    while changed:
-        changed = False
-        for name, targets in graph.items():
-            if name not in ends and any(target in ends for target in targets):
-                ends.add(name)
-                changed = True
+    sources: dict[str, list[str]] = {name: [] for name in graph}
+    for name, targets in graph.items():
+        for target in targets:
+            sources[target].append(name)
+    todo = list(ends)
+    while todo:  # walk back from the ends: whatever reaches one has a way out
+        for source in sources[todo.pop()]:
+            if source not in ends:
+                ends.add(source)
+                todo.append(source)
     stuck = [name for name in graph if name not in ends]
     if stuck:
         # Name a Choice of the loop when there is one: that is where a way out belongs.
