@@ -75,6 +75,28 @@ async def test_choice_routes_by_the_rule_that_holds(deployed: Any, age: int, out
     assert result.output == outcome
 
 
+async def test_every_kind_of_rule_runs(deployed: Any) -> None:
+    rules = [
+        ("matches", Var("$.file").matches("visits-*.csv")),
+        ("after", Var("$.collected").timestamp > "2026-01-01T00:00:00Z"),
+        ("below_limit", Var("$.volume").number < Var("$.limit")),
+        ("null_or_flag", Var("$.note").is_null() | (Var("$.flag") == True)),  # noqa: E712
+        ("not_string", ~Var("$.code").is_string()),
+    ]
+    choice = Choice("Which")
+    for name, rule in rules:
+        choice = choice.when(rule, name)
+    machine = StateMachine.of(choice.otherwise("none"), *(Pass(n, result=n) for n, _ in [*rules, ("none", 0)]))
+    pipeline = await deployed(machine)
+    base = {"file": "x.txt", "collected": "2025-06-01T00:00:00Z", "volume": 5, "limit": 1, "note": "n",
+            "flag": False, "code": "A"}
+    cases = [({"file": "visits-2026.csv"}, "matches"), ({"collected": "2026-02-01T08:00:00Z"}, "after"),
+             ({"limit": 10}, "below_limit"), ({"note": None}, "null_or_flag"), ({"flag": True}, "null_or_flag"),
+             ({"code": 7}, "not_string"), ({}, "none")]
+    for change, expected in cases:
+        assert (await pipeline.run({**base, **change})).output == expected, change
+
+
 async def test_a_choice_loops_until_its_rule_holds(deployed: Any) -> None:
     machine = StateMachine.chain(
         Pass("Count", parameters={"n.$": "States.MathAdd($.n, 1)"}),
