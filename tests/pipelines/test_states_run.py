@@ -90,7 +90,8 @@ async def test_every_kind_of_rule_runs(deployed: Any) -> None:
     pipeline = await deployed(machine)
     base = {"file": "x.txt", "collected": "2025-06-01T00:00:00Z", "volume": 5, "limit": 1, "note": "n",
             "flag": False, "code": "A"}
-    cases = [({"file": "visits-2026.csv"}, "matches"), ({"collected": "2026-02-01T08:00:00Z"}, "after"),
+    cases: list[tuple[dict[str, Any], str]] = [
+             ({"file": "visits-2026.csv"}, "matches"), ({"collected": "2026-02-01T08:00:00Z"}, "after"),
              ({"limit": 10}, "below_limit"), ({"note": None}, "null_or_flag"), ({"flag": True}, "null_or_flag"),
              ({"code": 7}, "not_string"), ({}, "none")]
     for change, expected in cases:
