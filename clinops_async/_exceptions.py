@@ -6,7 +6,8 @@ exc``, so callers never need to import an SDK to handle a failure::
 
     ClinopsError
     ├── ConfigurationError (ValueError)        bad argument, bad name, bad key, bad credentials file
-    │   └── StepInputError                     a step's event names no artifact it can read
+    │   ├── StepInputError                     a step's event names no artifact it can read
+    │   └── InvalidDefinitionError             a state machine definition breaks a rule; .state
     ├── StoreError                             .uri
     │   ├── ArtifactNotFoundError (FileNotFoundError)
     │   ├── BucketNotFoundError (FileNotFoundError)
@@ -43,6 +44,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionTimeoutError",
     "IntegrityError",
+    "InvalidDefinitionError",
     "NameConflictError",
     "PipelineAccessDeniedError",
     "PipelineError",
@@ -64,6 +66,17 @@ class ConfigurationError(ClinopsError, ValueError):
 
 class StepInputError(ConfigurationError):
     """A pipeline step's event names no artifact in a shape the step handler reads."""
+
+
+class InvalidDefinitionError(ConfigurationError):
+    """A state machine definition breaks a rule of the States Language or a Step Functions limit.
+
+    Raised before anything is sent. ``state`` names the state at fault (None: the whole definition).
+    """
+
+    def __init__(self, message: str, *, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 class StoreError(ClinopsError):

@@ -36,6 +36,7 @@ from .executions import (
     execution_history,
     start_execution,
 )
+from .machine_pipeline import MachinePipeline
 from .mermaid import pipeline_mermaid
 from .releases import LoggingConfig, check_alias_name, check_tags, point_alias
 from .results import ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
@@ -70,7 +71,7 @@ __all__ = [
     "StateMachineType",
 ]
 
-class AsyncStepFunctionsPipeline(PipelineControls, LoopBound):
+class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
     """A sequential AWS Step Functions pipeline: build it, deploy it, run it, watch it.
 
     Building (``add_step``, ``definition``, ``to_mermaid``) does no I/O. The first call that talks
@@ -225,6 +226,8 @@ class AsyncStepFunctionsPipeline(PipelineControls, LoopBound):
             ConfigurationError: (a ``ValueError``) no steps, a duplicate name, a ``catch`` naming no
                 step, an unreachable handler, or an invalid step.
         """
+        if self.machine is not None:
+            return self._machine_definition()
         return render_definition(self.name, self.comment, self.steps, self.handlers)
 
     def definition_json(self, indent: int | None = 2) -> str:
@@ -233,6 +236,8 @@ class AsyncStepFunctionsPipeline(PipelineControls, LoopBound):
 
     def to_mermaid(self) -> str:
         """Mermaid flowchart source drawing the steps, retries, catches and fan-out."""
+        if self.machine is not None:
+            return self._machine_mermaid()
         return pipeline_mermaid(self.name, self.steps, self.handlers)
 
     def _repr_markdown_(self) -> str:

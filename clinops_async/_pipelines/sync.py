@@ -20,6 +20,7 @@ from .pipeline import (
     PollConfig,
     StateMachineType,
 )
+from .states import StateMachine, load_definition
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -97,7 +98,28 @@ class StepFunctionsPipeline(_portal.Facade):
         """The alias ARN moved by the last ``deploy(alias=...)``."""
         return self._async.alias_arn
 
+    @property
+    def machine(self) -> StateMachine | None:
+        """The modelled state machine, when made with ``from_definition`` (settable)."""
+        return self._async.machine
+
+    @machine.setter
+    def machine(self, machine: StateMachine | None) -> None:
+        self._async.machine = machine
+
     # -- building (no I/O, no loop thread needed) ------------------------------------------------
+
+    @classmethod
+    def from_definition(
+        cls, definition: Mapping[str, Any] | str | StateMachine, name: str, role_arn: str,
+        region: str = "us-east-1", *, substitutions: Mapping[str, str] | None = None, **options: Any,
+    ) -> Self:
+        """Blocking version of ``from_definition`` (same arguments, same errors)."""
+        machine = load_definition(definition, substitutions)
+        machine.definition()  # checked before the facade takes a portal lease
+        pipeline = cls(name, role_arn, region, **options)
+        pipeline.machine = machine
+        return pipeline
 
     def add_step(self, step: Step) -> Self:
         """Blocking version of ``add_step`` (returns this pipeline, for chaining)."""
