@@ -8,6 +8,7 @@ from typing import Any as _Any
 from ._config import RetryConfig, TransferConfig
 from ._exceptions import (
     AccessDeniedError,
+    ArtifactChangedError,
     ArtifactExistsError,
     ArtifactNotFoundError,
     BucketNotFoundError,
@@ -24,6 +25,8 @@ from ._exceptions import (
     SerializationError,
     StoreError,
     TransientStoreError,
+    UnsupportedOperationError,
+    VersionNotFoundError,
 )
 from ._redaction import install_log_redaction as _install_log_redaction
 
@@ -49,14 +52,17 @@ if _TYPE_CHECKING:
     from ._stores.open import open_store
     from ._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
     from ._stores.sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
+    from ._stores.versions import ArtifactVersion
 
 from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactChangedError",
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
+    "ArtifactVersion",
     "AsyncGCSPipelineStore",
     "AsyncLocalPipelineStore",
     "AsyncPipelineStore",
@@ -96,6 +102,8 @@ __all__ = [
     "TransferConfig",
     "TransferOutcome",
     "TransientStoreError",
+    "UnsupportedOperationError",
+    "VersionNotFoundError",
     "WaitStep",
     "__version__",
     "open_store",
@@ -105,6 +113,7 @@ __all__ = [
 #: and the command line start without pandas, pyarrow or the cloud SDKs.
 _LAZY = {
     "ArtifactInfo": "._stores.core",
+    "ArtifactVersion": "._stores.versions",
     "AsyncGCSPipelineStore": "._stores.gcs.backend",
     "AsyncLocalPipelineStore": "._stores.local",
     "AsyncPipelineStore": "._stores.core",

@@ -8,8 +8,11 @@ exc``, so callers never need to import an SDK to handle a failure::
     ├── ConfigurationError (ValueError)        bad argument, bad name, bad key, bad credentials file
     ├── StoreError                             .uri
     │   ├── ArtifactNotFoundError (FileNotFoundError)
+    │   │   └── VersionNotFoundError           no such version (``version=``) of the artifact
     │   ├── BucketNotFoundError (FileNotFoundError)
     │   ├── ArtifactExistsError (FileExistsError)
+    │   ├── ArtifactChangedError               ``if_match=`` no longer matches: nothing was written
+    │   ├── UnsupportedOperationError          this store cannot do it (a local store signing a URL)
     │   ├── NameConflictError                  local store: the name's path is another artifact's
     │   ├── AccessDeniedError (PermissionError)
     │   ├── IntegrityError                     checksum mismatch: the data is not returned
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactChangedError",
     "ArtifactExistsError",
     "ArtifactNotFoundError",
     "BucketNotFoundError",
@@ -47,6 +51,8 @@ __all__ = [
     "SerializationError",
     "StoreError",
     "TransientStoreError",
+    "UnsupportedOperationError",
+    "VersionNotFoundError",
 ]
 
 
@@ -74,12 +80,26 @@ class ArtifactNotFoundError(StoreError, FileNotFoundError):
     """The artifact does not exist."""
 
 
+class VersionNotFoundError(ArtifactNotFoundError):
+    """The artifact exists, or did, but not in the version asked for (``version=``)."""
+
+
 class BucketNotFoundError(StoreError, FileNotFoundError):
     """The bucket (or local root directory) does not exist."""
 
 
 class ArtifactExistsError(StoreError, FileExistsError):
     """``upload(..., overwrite=False)`` found an artifact already stored under that name."""
+
+
+class ArtifactChangedError(StoreError):
+    """A write with ``if_match=`` found the artifact changed (or deleted) since that ETag or generation
+    was read: another writer won, and nothing was written. Read it again (``info``) and decide."""
+
+
+class UnsupportedOperationError(StoreError):
+    """The store cannot do this at all (a local directory cannot sign a URL nor keep versions).
+    Raised before any I/O."""
 
 
 class NameConflictError(StoreError):

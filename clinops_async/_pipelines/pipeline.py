@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from .._aws import open_client
+from .._aws import aws_auth, open_client
 from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError
 from .._lifecycle import LoopBound
 from .asl import render_definition
@@ -56,6 +56,8 @@ from .validate import (
 if TYPE_CHECKING:
     from types_aiobotocore_stepfunctions.client import SFNClient
 
+    from .._aws import CredentialProvider
+
 __all__ = [
     "AsyncStepFunctionsPipeline",
     "ExecutionNotFoundError",
@@ -91,6 +93,13 @@ class AsyncStepFunctionsPipeline(LoopBound):
         max_attempts: Attempts per API call, the first included, with botocore's standard retry
             mode (throttling, 5xx). Default 5. Retrying ``start_execution`` is safe: the execution
             name is fixed before the first attempt, so a repeat returns the same execution.
+        session: An ``aiobotocore.session.AioSession`` of your own; or explicit ``aws_access_key_id``,
+            ``aws_secret_access_key`` (and ``aws_session_token``); or a ``credential_provider``: as
+            for :class:`AsyncS3PipelineStore`. At most one of these and ``profile``; never shown.
+        aws_access_key_id: See ``session``.
+        aws_secret_access_key: See ``session``.
+        aws_session_token: See ``session``.
+        credential_provider: See ``session``.
 
     Raises:
         ConfigurationError: An invalid argument (no I/O is done by the constructor).
@@ -110,6 +119,11 @@ class AsyncStepFunctionsPipeline(LoopBound):
         type: StateMachineType = "STANDARD",
         poll: PollConfig | None = None,
         max_attempts: int = 5,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         self.name = check_resource_name(name, "pipeline name")
         self.role_arn = check_role_arn(role_arn)
@@ -120,6 +134,9 @@ class AsyncStepFunctionsPipeline(LoopBound):
         if profile is not None and (not isinstance(profile, str) or not profile):
             raise ConfigurationError("profile must be a profile name or None")
         self.profile = profile
+        self._auth = aws_auth(profile=profile, session=session, provider=credential_provider,
+                              access_key_id=aws_access_key_id, secret_access_key=aws_secret_access_key,
+                              session_token=aws_session_token)
         if endpoint_url is not None and (
             not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://"))
         ):
@@ -250,7 +267,7 @@ class AsyncStepFunctionsPipeline(LoopBound):
         try:
             self._client = await open_client(
                 stack, "stepfunctions", profile=self.profile, region=self.region,
-                endpoint_url=self.endpoint_url, config=config,
+                endpoint_url=self.endpoint_url, config=config, auth=self._auth,
             )
         except BaseException as exc:
             await stack.aclose()

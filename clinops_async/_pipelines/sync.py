@@ -21,6 +21,7 @@ from .pipeline import (
 )
 
 if TYPE_CHECKING:
+    from .._aws import CredentialProvider
     from .steps import Step
 
 __all__ = ["StepFunctionsPipeline"]
@@ -47,11 +48,18 @@ class StepFunctionsPipeline(_portal.Facade):
         type: StateMachineType = "STANDARD",
         poll: PollConfig | None = None,
         max_attempts: int = 5,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         self._start(
             AsyncStepFunctionsPipeline(
                 name, role_arn, region, comment, profile, endpoint_url=endpoint_url, type=type, poll=poll,
-                max_attempts=max_attempts,
+                max_attempts=max_attempts, session=session, aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token,
+                credential_provider=credential_provider,
             )
         )
 

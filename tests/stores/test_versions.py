@@ -1,0 +1,208 @@
+"""Versions of an artifact (``version=``, ``list_versions``) and compare-and-swap writes (``if_match=``),
+on every backend: S3 versioned buckets (moto, SeaweedFS), GCS generations (both emulators), local."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+
+from clinops_async import (
+    ArtifactChangedError,
+    ArtifactNotFoundError,
+    ArtifactVersion,
+    ConfigurationError,
+    IntegrityError,
+    UnsupportedOperationError,
+    VersionNotFoundError,
+)
+from clinops_async._stores.backend import PutRequest
+from clinops_async._stores.checksum import crc32c_b64
+from tests.support.frames import icu_windows
+from tests.support.store_envs import GCSEnv, S3Env
+
+if TYPE_CHECKING:
+    from tests.support.store_envs import StoreEnv
+
+
+def enable_versioning(store_env: StoreEnv) -> None:
+    """Turn on versioning of the test's bucket, as its owner would (S3 versioning, GCS object versioning)."""
+    if isinstance(store_env, S3Env):
+        store_env.client.put_bucket_versioning(
+            Bucket=store_env.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    elif isinstance(store_env, GCSEnv):
+        request = urllib.request.Request(
+            f"{store_env.endpoint}/storage/v1/b/{store_env.bucket}", method="PATCH",
+            data=json.dumps({"versioning": {"enabled": True}}).encode(), headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return icu_windows(stays=2), icu_windows(stays=3)
+
+
+async def test_reads_pinned_to_an_older_version_return_that_version(store_env: StoreEnv) -> None:
+    if store_env.name == "local":
+        pytest.skip("the local store keeps no versions (test_local_store_refuses_versions)")
+    enable_versioning(store_env)
+    first, second = frames()
+    async with store_env.make("v") as store:
+        await store.upload(first, "w")
+        old = await store.info("w")
+        await store.upload(second, "w")
+        assert old.version is not None
+        versions = await store.list_versions("w")
+        assert [type(v) for v in versions] == [ArtifactVersion, ArtifactVersion]
+        assert [v.is_latest for v in versions] == [True, False]
+        assert versions[1].version == old.version and versions[1].checksum == old.checksum
+        assert versions[0].version == (await store.info("w")).version
+        pd.testing.assert_frame_equal(await store.download("w", version=old.version), first)
+        pd.testing.assert_frame_equal(await store.download("w"), second)
+        assert (await store.info("w", version=old.version)).checksum == old.checksum
+        batches = [batch async for batch in store.iter_batches("w", version=old.version, result_type="arrow")]
+        assert sum(batch.num_rows for batch in batches) == len(first)
+        projected = await store.download("w", version=old.version, columns=["heart_rate"])
+        pd.testing.assert_series_equal(projected["heart_rate"], first["heart_rate"])
+
+
+async def test_a_version_that_does_not_exist_is_named(store_env: StoreEnv) -> None:
+    if store_env.name == "local":
+        pytest.skip("the local store keeps no versions")
+    enable_versioning(store_env)
+    async with store_env.make() as store:
+        await store.upload(icu_windows(stays=1), "w")
+        missing = "123456789" if store_env.scheme == "gs" else "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
+        with pytest.raises(VersionNotFoundError, match="list_versions"):
+            await store.download("w", version=missing)
+        with pytest.raises(ArtifactNotFoundError):  # VersionNotFoundError is one
+            await store.info("w", version=missing)
+        assert await store.list_versions("never-written") == []
+
+
+async def test_a_pinned_download_checks_that_versions_own_checksum(store_env: StoreEnv) -> None:
+    if store_env.name == "local":
+        pytest.skip("the local store keeps no versions")
+    enable_versioning(store_env)
+    good = icu_windows(stays=1)
+    async with store_env.make() as store:
+        await store.upload(good, "w")
+        kept = (await store.info("w")).version
+        damaged = store_env.get_bytes("w.parquet")
+        metadata = {**store_env.metadata("w.parquet")}
+        store_env.put_bytes("w.parquet", damaged[:100] + bytes([damaged[100] ^ 1]) + damaged[101:], metadata)
+        latest = (await store.info("w")).version
+        assert latest != kept
+        with pytest.raises(IntegrityError):
+            await store.download("w", version=latest)
+        pd.testing.assert_frame_equal(await store.download("w", version=kept), good)
+
+
+async def test_version_arguments_are_checked_before_any_io(store_env: StoreEnv) -> None:
+    store = store_env.make()
+    if store_env.name == "local":
+        with pytest.raises(UnsupportedOperationError, match="no versions"):
+            await store.download("w", version="1")
+        with pytest.raises(UnsupportedOperationError):
+            store.iter_batches("w", version="1")
+        with pytest.raises(UnsupportedOperationError):
+            await store.list_versions("w")
+    else:
+        for bad in ("", 7, "a\nb"):
+            with pytest.raises(ConfigurationError, match="version"):
+                await store.download("w", version=bad)  # type: ignore[arg-type]
+        if store_env.scheme == "gs":
+            with pytest.raises(ConfigurationError, match="generation"):
+                await store.info("w", version="not-a-generation")
+    assert store._state == "new"  # nothing was opened
+
+
+# -- compare-and-swap -----------------------------------------------------------------------------
+
+
+async def test_if_match_replaces_only_the_version_that_was_read(store_env: StoreEnv) -> None:
+    first, second = frames()
+    async with store_env.make() as store:
+        await store.upload(first, "w")
+        seen = await store.info("w")
+        assert seen.etag
+        await store.upload(second, "w", if_match=seen.etag)
+        now = await store.info("w")
+        assert now.etag != seen.etag
+        with pytest.raises(ArtifactChangedError, match="if_match") as raised:
+            await store.upload(first, "w", if_match=seen.etag)  # the stale one: another writer won
+        assert raised.value.uri == store.uri("w")
+        pd.testing.assert_frame_equal(await store.download("w"), second)
+        assert (await store.info("w")).etag == now.etag
+
+
+async def test_if_match_with_the_etag_of_another_artifact_changes_nothing(store_env: StoreEnv) -> None:
+    first, second = frames()
+    async with store_env.make() as store:
+        await store.upload(first, "a")
+        await store.upload(first, "b")
+        other = (await store.info("b")).etag
+        before = store_env.get_bytes("a.parquet")
+        if (await store.info("a")).etag != other:  # S3 ETags are MD5s: the same bytes, the same ETag
+            with pytest.raises(ArtifactChangedError):
+                await store.upload(second, "a", if_match=other)
+        assert store_env.get_bytes("a.parquet") == before
+        with pytest.raises(ArtifactChangedError, match="no longer exists"):
+            await store.upload(second, "never-written", if_match=other)
+        assert "never-written.parquet" not in store_env.keys()
+
+
+async def test_if_match_and_overwrite_false_together_are_refused_before_any_io(store_env: StoreEnv) -> None:
+    store = store_env.make()
+    with pytest.raises(ConfigurationError, match="if_match and overwrite=False"):
+        await store.upload(icu_windows(stays=1), "w", if_match="1", overwrite=False)
+    with pytest.raises(ConfigurationError, match="if_match"):
+        await store.upload(icu_windows(stays=1), "w", if_match="")
+    assert store._state == "new"  # nothing was opened
+
+
+async def test_the_server_refuses_a_write_whose_condition_no_longer_holds(store_env: StoreEnv) -> None:
+    """The write itself is conditional, not only the check before it: a writer that slips in between
+    the check and the write loses nothing of its own."""
+    first, second = frames()
+    async with store_env.make() as store:
+        await store.upload(first, "w")
+        stale = (await store.info("w")).etag
+        await store.upload(second, "w")
+        backend = await store._ready()
+        body = b"\0\0\0\0"
+        request = PutRequest(
+            store.key("w"), store.uri("w"), 4, "application/octet-stream", {}, crc32c_b64(body), True, if_match=stale
+        )
+        with pytest.raises(ArtifactChangedError):
+            await backend.put(request, memoryview(body))
+        pd.testing.assert_frame_equal(await store.download("w"), second)
+
+
+async def test_s3_multipart_completion_carries_if_match(store_env: StoreEnv) -> None:
+    """A large artifact's condition goes with CompleteMultipartUpload, the request that makes it visible."""
+    if not isinstance(store_env, S3Env):
+        pytest.skip("multipart uploads with If-Match are S3's")
+    from botocore.session import get_session
+
+    model = get_session().get_service_model("s3")
+    assert "IfMatch" in model.operation_model("CompleteMultipartUpload").input_shape.members
+    assert "IfMatch" in model.operation_model("PutObject").input_shape.members
+    async with store_env.make() as store:
+        await store.upload(icu_windows(stays=1), "w")
+        stale = (await store.info("w")).etag
+        await store.upload(icu_windows(stays=2), "w")
+        backend = await store._ready()
+        part = b"\1" * (5 * 1024 * 1024)
+        request = PutRequest(store.key("w"), store.uri("w"), len(part), "application/octet-stream", {},
+                             crc32c_b64(part), True, if_match=stale)
+        upload = await backend.create_multipart(request)
+        done = [await backend.upload_part(upload, 1, memoryview(part), crc32c_b64(part))]
+        with pytest.raises(ArtifactChangedError):
+            await backend.complete_multipart(upload, done, crc32c_b64(part))
+        await backend.abort_multipart(upload)
+        assert len(await store.download("w")) == len(icu_windows(stays=2))
