@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 import anyio
 
 from ._exceptions import ConfigurationError
-from ._redaction import install_log_redaction
+from ._redaction import install_log_redaction, register_secret
 
 if TYPE_CHECKING:  # the stubs are a development dependency; at run time the clients are aiobotocore's
     from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +38,8 @@ class AwsAuth:
         self.session = session
         self._keys = keys
         self.provider = provider
+        for secret in keys[1:] if keys else ():
+            register_secret(secret)
 
     def client_keys(self) -> dict[str, str | None]:
         """The explicit keys as ``create_client`` takes them (none when not handed in)."""
@@ -166,7 +168,10 @@ def _use_provider(session: Any, provider: CredentialProvider) -> None:
     from botocore.credentials import CredentialProvider as BotocoreProvider
 
     async def refresh() -> dict[str, str]:
-        return dict(await provider())
+        answer = dict(await provider())
+        register_secret(answer.get("secret_key"))
+        register_secret(answer.get("token"))
+        return answer
 
     class HandedIn(BotocoreProvider):
         METHOD = CANONICAL_NAME = "clinops-credential-provider"

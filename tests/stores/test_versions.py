@@ -42,13 +42,16 @@ def enable_versioning(store_env: StoreEnv) -> None:
         urllib.request.urlopen(request, timeout=10).close()
 
 
+#: Where versions are kept: the clouds (the local store keeps none; test_version_arguments...).
+CLOUDS = pytest.mark.parametrize("store_env", ["s3", "seaweedfs", "gcs-emulator", "fake-gcs"], indirect=True)
+
+
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return icu_windows(stays=2), icu_windows(stays=3)
 
 
+@CLOUDS
 async def test_reads_pinned_to_an_older_version_return_that_version(store_env: StoreEnv) -> None:
-    if store_env.name == "local":
-        pytest.skip("the local store keeps no versions (test_local_store_refuses_versions)")
     enable_versioning(store_env)
     first, second = frames()
     async with store_env.make("v") as store:
@@ -70,9 +73,8 @@ async def test_reads_pinned_to_an_older_version_return_that_version(store_env: S
         pd.testing.assert_series_equal(projected["heart_rate"], first["heart_rate"])
 
 
+@CLOUDS
 async def test_a_version_that_does_not_exist_is_named(store_env: StoreEnv) -> None:
-    if store_env.name == "local":
-        pytest.skip("the local store keeps no versions")
     enable_versioning(store_env)
     async with store_env.make() as store:
         await store.upload(icu_windows(stays=1), "w")
@@ -84,9 +86,8 @@ async def test_a_version_that_does_not_exist_is_named(store_env: StoreEnv) -> No
         assert await store.list_versions("never-written") == []
 
 
+@CLOUDS
 async def test_a_pinned_download_checks_that_versions_own_checksum(store_env: StoreEnv) -> None:
-    if store_env.name == "local":
-        pytest.skip("the local store keeps no versions")
     enable_versioning(store_env)
     good = icu_windows(stays=1)
     async with store_env.make() as store:
@@ -183,15 +184,15 @@ async def test_the_server_refuses_a_write_whose_condition_no_longer_holds(store_
         pd.testing.assert_frame_equal(await store.download("w"), second)
 
 
+@pytest.mark.parametrize("store_env", ["s3", "seaweedfs"], indirect=True)
 async def test_s3_multipart_completion_carries_if_match(store_env: StoreEnv) -> None:
     """A large artifact's condition goes with CompleteMultipartUpload, the request that makes it visible."""
-    if not isinstance(store_env, S3Env):
-        pytest.skip("multipart uploads with If-Match are S3's")
     from botocore.session import get_session
 
     model = get_session().get_service_model("s3")
-    assert "IfMatch" in model.operation_model("CompleteMultipartUpload").input_shape.members
-    assert "IfMatch" in model.operation_model("PutObject").input_shape.members
+    for operation in ("CompleteMultipartUpload", "PutObject"):
+        shape = model.operation_model(operation).input_shape
+        assert shape is not None and "IfMatch" in shape.members
     async with store_env.make() as store:
         await store.upload(icu_windows(stays=1), "w")
         stale = (await store.info("w")).etag

@@ -99,6 +99,7 @@ class S3Backend(Backend):
             # Bodies carry their own CRC32C, so a SHA-256 of every body (botocore signs bodies over plain
             # http) would only burn CPU on the event loop.
             s3={"addressing_style": style, "payload_signing_enabled": False},
+            signature_version="s3v4",  # presigned URLs too (botocore would presign SigV2 in us-east-1)
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
@@ -333,8 +334,8 @@ class S3Backend(Backend):
         found: list[ObjectMeta | None] = [None] * len(listed)
 
         async def describe(index: int, version: str, latest: bool) -> None:
-            try:
-                meta = await self.head(key, version=version)
+            try:  # the current "null" version (written before versioning) is the object itself
+                meta = await self.head(key, version=None if version == "null" and latest else version)
             except VersionNotFoundError:
                 return  # deleted since it was listed
             found[index] = dataclasses.replace(meta, version=version, is_latest=latest)
