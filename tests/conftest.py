@@ -144,6 +144,10 @@ BACKEND_GAPS = {
         strict=True, reason="fake-gcs-server serves GET /bucket/object only under its -public-host "
         "(storage.googleapis.com), not the address it listens on; gcp-storage-emulator serves the signed URL"
     ),
+    ("test_concurrent_writers_with_one_etag_exactly_one_wins", "gcs-emulator"): pytest.mark.skip(
+        reason="gcp-storage-emulator ignores ifGenerationMatch: only the check before the write holds there, "
+        "and whether racing writers slip past it depends on timing"
+    ),
     ("test_s3_multipart_completion_carries_if_match", "s3"): pytest.mark.xfail(
         strict=True, reason="moto honours If-Match on PutObject but ignores it on CompleteMultipartUpload "
         "(SeaweedFS honours both; the request's field is checked against botocore's service model)"

@@ -207,3 +207,22 @@ async def test_s3_multipart_completion_carries_if_match(store_env: StoreEnv) -> 
             await backend.complete_multipart(upload, done, crc32c_b64(part))
         await backend.abort_multipart(upload)
         assert len(await store.download("w")) == len(icu_windows(stays=2))
+
+
+async def test_concurrent_writers_with_one_etag_exactly_one_wins(store_env: StoreEnv) -> None:
+    """Compare-and-swap under contention: of writers that all read the same version, one replaces it and
+    every other one is told it lost; the artifact is the winner's, whole."""
+    import asyncio
+
+    contenders = [icu_windows(stays=n) for n in range(2, 7)]
+    async with store_env.make() as store:
+        await store.upload(icu_windows(stays=1), "w")
+        seen = (await store.info("w")).etag
+        assert seen is not None
+        results = await asyncio.gather(
+            *(store.upload(df, "w", if_match=seen) for df in contenders), return_exceptions=True
+        )
+        winners = [i for i, result in enumerate(results) if isinstance(result, str)]
+        assert len(winners) == 1, results
+        assert all(isinstance(results[i], ArtifactChangedError) for i in range(len(contenders)) if i not in winners)
+        pd.testing.assert_frame_equal(await store.download("w"), contenders[winners[0]])
