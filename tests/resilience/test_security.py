@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -87,8 +87,8 @@ async def test_credentials_handed_in_never_appear_in_reprs_or_errors(moto: Serve
     from clinops_async import GCSPipelineStore, StepFunctionsPipeline
     from clinops_async._stores.gcs.auth import check_credentials
 
-    handed_in = {"aws_access_key_id": "AKIASYNTHETICHANDED", "aws_secret_access_key": SECRET_KEY,
-                 "aws_session_token": SESSION_TOKEN}
+    handed_in: dict[str, Any] = {"aws_access_key_id": "AKIASYNTHETICHANDED", "aws_secret_access_key": SECRET_KEY,
+                                 "aws_session_token": SESSION_TOKEN}
     seen: list[str] = []
     store = AsyncS3PipelineStore("no-such-bucket-x", endpoint_url=moto.url, **handed_in)
     seen += [repr(store), repr(store._backend), repr(vars(store._backend))]
