@@ -25,6 +25,7 @@ from tests.support.frames import icu_windows
 from tests.support.store_envs import GCSEnv, S3Env
 
 if TYPE_CHECKING:
+    from tests.support.servers import Server
     from tests.support.store_envs import StoreEnv
 
 
@@ -181,6 +182,9 @@ async def test_the_server_refuses_a_write_whose_condition_no_longer_holds(store_
         )
         with pytest.raises(ArtifactChangedError):
             await backend.put(request, memoryview(body))
+        if store_env.name == "local":
+            with pytest.raises(ArtifactChangedError):
+                await backend.put_large(request, memoryview(body), 256 * 1024)
         pd.testing.assert_frame_equal(await store.download("w"), second)
 
 
@@ -226,3 +230,61 @@ async def test_concurrent_writers_with_one_etag_exactly_one_wins(store_env: Stor
         assert len(winners) == 1, results
         assert all(isinstance(results[i], ArtifactChangedError) for i in range(len(contenders)) if i not in winners)
         pd.testing.assert_frame_equal(await store.download("w"), contenders[winners[0]])
+
+
+async def test_large_artifacts_are_replaced_only_while_if_match_holds(store_env: StoreEnv) -> None:
+    """The multipart (S3), resumable (GCS) and streamed paths carry the condition as the small one does."""
+    from clinops_async import TransferConfig
+    from tests.support.frames import wide_frame
+
+    mib = 1024 * 1024
+    parts = TransferConfig(multipart_threshold=5 * mib, part_size=5 * mib, max_concurrency=2)
+    big, bigger = wide_frame(150_000, 8), wide_frame(160_000, 8)  # about 9.6 MB in memory: streamed on S3
+    async with store_env.make(compression="none", transfer=parts) as store:
+        await store.upload(icu_windows(stays=1), "w")
+        seen = (await store.info("w")).etag
+        assert seen is not None
+        await store.upload(big, "w", if_match=seen)
+        with pytest.raises(ArtifactChangedError):
+            await store.upload(bigger, "w", if_match=seen)
+        assert store_env.incomplete_uploads() == 0
+        pd.testing.assert_frame_equal(await store.download("w"), big)
+
+
+async def test_facades_mirror_versions_signing_and_if_match(moto: Server) -> None:
+    from clinops_async import S3PipelineStore
+
+    s3 = S3Env(moto.url)
+    enable_versioning(s3)
+    first, second = frames()
+    with S3PipelineStore(s3.bucket, endpoint_url=moto.url) as store:
+        store.upload(first, "w")
+        seen = store.info("w")
+        store.upload(second, "w", if_match=seen.etag)
+        with pytest.raises(ArtifactChangedError):
+            store.upload(first, "w", if_match=seen.etag)
+        assert [v.version for v in store.list_versions("w")][1] == seen.version
+        pd.testing.assert_frame_equal(store.download("w", version=seen.version), first)
+        assert store.info("w", version=seen.version).etag == seen.etag
+        assert sum(len(b) for b in store.iter_batches("w", version=seen.version)) == len(first)
+        assert "versionId=" in store.signed_url("w", version=seen.version, expires=60)
+
+
+async def test_a_gcs_resumable_upload_asks_for_the_generation_it_replaces(fake_gcs: Server) -> None:
+    """fake-gcs-server ignores preconditions on resumable sessions (it honours them on single
+    requests), so what is checked is that the session's start carries ``ifGenerationMatch``, where GCS
+    checks it (and again when the session is finalized)."""
+    from clinops_async import AsyncGCSPipelineStore, TransferConfig
+    from tests.support.tcp_proxy import TcpProxy
+
+    gcs = GCSEnv("fake-gcs", fake_gcs.url)
+    large = TransferConfig(multipart_threshold=1024 * 1024)
+    async with TcpProxy(fake_gcs.port, record=True) as proxy:
+        async with AsyncGCSPipelineStore(gcs.bucket, emulator_host=proxy.url, transfer=large) as store:
+            await store.upload(icu_windows(stays=1), "w")
+            seen = (await store.info("w")).etag
+            from tests.support.frames import wide_frame
+
+            await store.upload(wide_frame(40_000, 8), "w", if_match=seen)
+        starts = [line for line in proxy.request_lines() if "uploadType=resumable" in line]
+    assert len(starts) == 1 and f"ifGenerationMatch={seen}" in starts[0]
