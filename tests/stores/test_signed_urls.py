@@ -23,6 +23,7 @@ from tests.support.frames import icu_windows
 from tests.support.store_envs import GCSEnv
 
 if TYPE_CHECKING:
+    from tests.support.servers import Server
     from tests.support.store_envs import StoreEnv
 
 
@@ -192,3 +193,69 @@ def test_the_service_account_info_is_checked_and_never_shown(service_account_inf
     store = AsyncGCSPipelineStore("some-bucket", service_account_info=service_account_info)
     shown = repr(store) + repr(store._backend) + json.dumps(vars(store), default=repr)
     assert service_account_info["private_key"] not in shown
+
+
+async def test_without_a_key_a_gcs_url_is_signed_by_the_iam_sign_blob_api(
+    fake_gcs: Server, service_account_info: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workload identity: no key in the credentials, so the metadata server names the account and the
+    IAM Credentials API signs. A local server stands in for both (at their documented paths), signing
+    with the synthetic key, so the URL's signature can be verified as in the test above."""
+    import base64
+
+    from aiohttp import web
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from gcloud.aio.auth import Token
+
+    from clinops_async._stores.gcs import signing
+
+    key = serialization.load_pem_private_key(service_account_info["private_key"].encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    email = service_account_info["client_email"]
+    asked: list[str] = []
+
+    async def account(request: web.Request) -> web.Response:
+        assert request.headers["Metadata-Flavor"] == "Google"
+        return web.Response(text=email)
+
+    async def sign_blob(request: web.Request) -> web.Response:
+        asked.append(request.match_info["account"])
+        payload = base64.b64decode((await request.json())["payload"])
+        signed = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        return web.json_response({"keyId": "k1", "signedBlob": base64.b64encode(signed).decode()})
+
+    app = web.Application()
+    app.router.add_get("/computeMetadata/v1/instance/service-accounts/default/email", account)
+    app.router.add_post("/v1/projects/-/serviceAccounts/{account}:signBlob", sign_blob)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    monkeypatch.setattr(signing, "_METADATA_EMAIL",
+                        f"http://127.0.0.1:{port}/computeMetadata/v1/instance/service-accounts/default/email")
+    monkeypatch.setattr("gcloud.aio.auth.iam.API_ROOT_IAM_CREDENTIALS", f"http://127.0.0.1:{port}/v1")
+
+    class MetadataToken(Token):  # the metadata server's token, without a metadata server
+        async def get(self) -> str:
+            return "synthetic-access-token"
+
+    gcs = GCSEnv("fake-gcs", fake_gcs.url)
+    try:
+        async with AsyncGCSPipelineStore(gcs.bucket, endpoint_url=fake_gcs.url, token=MetadataToken()) as store:
+            url = await store.signed_url("w", expires=300)
+    finally:
+        await runner.cleanup()
+    assert asked == [email]
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    assert query["X-Goog-Credential"].startswith(f"{email}/")
+    signed_query = parts.query.rsplit("&X-Goog-Signature=", 1)[0]
+    canonical = f"GET\n{parts.path}\n{signed_query}\nhost:{parts.netloc}\n\nhost\nUNSIGNED-PAYLOAD"
+    scope = query["X-Goog-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(["GOOG4-RSA-SHA256", query["X-Goog-Date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key.public_key().verify(
+        bytes.fromhex(query["X-Goog-Signature"]), to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
