@@ -91,6 +91,7 @@ class _GCSBackend(Backend):
         self.bucket = bucket
         self.emulator_host = emulator_host
         self._token = token
+        self._signer: Signer | None = None
         self._credentials = credentials
         self._credentials_origin = credentials_origin
         self.upload_mode = upload_mode
@@ -269,10 +270,11 @@ class _GCSBackend(Backend):
             raise ConfigurationError(
                 f"{self.uri(key)}: an emulator store has no credentials to sign with; pass service_account_info"
             )
-        # A token of the store's own is scoped to storage; signBlob gets one of its own (IAM scope).
-        signer = Signer(self.http.root, self.bucket, credentials=self._credentials, token=self._token,
-                        user_project=self.http.user_project)
-        return await signer.sign(
+        if self._signer is None:
+            # A token of the store's own is scoped to storage; signBlob gets one of its own (IAM scope).
+            self._signer = Signer(self.http.root, self.bucket, credentials=self._credentials, token=self._token,
+                                  user_project=self.http.user_project)
+        return await self._signer.sign(
             key, method=method, seconds=seconds, generation=version, session=self.http.session, uri=self.uri(key)
         )
 

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import anyio
+
 from ..._exceptions import AccessDeniedError, ConfigurationError, StoreError, TransientStoreError
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class Signer:
         self.credentials = dict(credentials or getattr(token, "service_data", None) or {})
         self.token = token
         self.user_project = user_project
+        self._key: Any = None  # the parsed private key, once loaded
 
     def __repr__(self) -> str:
         return f"<GCS URL signer bucket={self.bucket!r}>"
@@ -77,7 +80,9 @@ class Signer:
         to_sign = "\n".join(["GOOG4-RSA-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
         key_pem = self.credentials.get("private_key")
         if isinstance(key_pem, str) and key_pem:
-            signature = _sign_with_key(key_pem, to_sign.encode())
+            # Parsing the key costs about 150 ms (cryptography checks the RSA key), so it is done once,
+            # and it and the signature (about 1 ms) run in a worker thread, off the event loop.
+            signature = await anyio.to_thread.run_sync(self._sign_with_key, key_pem, to_sign.encode())
         else:
             signature = await self._sign_blob(to_sign.encode(), email, session, uri)
         return f"{self.scheme}://{self.host}{path}?{query}&X-Goog-Signature={signature.hex()}"
@@ -132,12 +137,14 @@ class Signer:
         return base64.b64decode(signed)
 
 
-def _sign_with_key(key_pem: str, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    def _sign_with_key(self, key_pem: str, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    key = load_pem_private_key(key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigurationError("the service-account private key is not an RSA key; it cannot sign a V4 URL")
-    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        if self._key is None:
+            key = load_pem_private_key(key_pem.encode(), password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ConfigurationError("the service-account private key is not an RSA key; it cannot sign a V4 URL")
+            self._key = key
+        return bytes(self._key.sign(data, padding.PKCS1v15(), hashes.SHA256()))
