@@ -11,7 +11,7 @@ import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..._exceptions import ArtifactExistsError, ArtifactNotFoundError, BucketNotFoundError, VersionNotFoundError
+from ..._exceptions import ArtifactExistsError, ArtifactNotFoundError, VersionNotFoundError
 from ..backend import ObjectMeta, PutRequest, changed_error
 
 if TYPE_CHECKING:
@@ -65,10 +65,11 @@ def version_missing(uri: str, version: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def changed_on_412(request: PutRequest) -> Iterator[None]:
-    """Inside, a failed precondition of a write with ``if_match`` is the artifact having changed."""
+    """Inside, a failed precondition (412, which the JSON API layer reports as ArtifactExistsError) of a
+    write with ``if_match`` is the artifact having changed, or been deleted, since it was read."""
     try:
         yield
-    except (ArtifactExistsError, ArtifactNotFoundError) as exc:
-        if request.if_match is None or isinstance(exc, BucketNotFoundError):
+    except ArtifactExistsError as exc:
+        if request.if_match is None:
             raise
         raise changed_error(request, "no longer matches") from exc

@@ -165,10 +165,10 @@ class S3Backend(Backend):
     @staticmethod
     def _exists_or(exc: StoreError, request: PutRequest) -> StoreError:
         code = error_code(exc.__cause__)
-        if request.if_match is not None and (code in ("PreconditionFailed", "412") or isinstance(
-            exc, ArtifactNotFoundError
-        )):
-            return changed_error(request, "no longer matches" if code else "no longer exists")
+        if request.if_match is not None and isinstance(exc, ArtifactNotFoundError):  # S3: 404 NoSuchKey
+            return changed_error(request, "no longer exists")
+        if request.if_match is not None and code in ("PreconditionFailed", "412"):
+            return changed_error(request, "no longer matches")
         if code in ("PreconditionFailed", "412"):
             return ArtifactExistsError(
                 f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
