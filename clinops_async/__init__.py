@@ -27,6 +27,8 @@ from ._exceptions import (
     StepInputError,
     StoreError,
     TransientStoreError,
+    UnsupportedOperationError,
+    VersionNotFoundError,
 )
 from ._redaction import install_log_redaction as _install_log_redaction
 
@@ -78,6 +80,7 @@ if _TYPE_CHECKING:
     from ._stores.open import open_store
     from ._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
     from ._stores.sync import GCSPipelineStore, LocalPipelineStore, S3PipelineStore
+    from ._stores.versions import ArtifactVersion
 
 from ._version import __version__
 
@@ -87,6 +90,7 @@ __all__ = [
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
+    "ArtifactVersion",
     "AsyncGCSPipelineStore",
     "AsyncLocalPipelineStore",
     "AsyncPipelineStore",
@@ -151,6 +155,8 @@ __all__ = [
     "TransientStoreError",
     "Var",
     "Wait",
+    "UnsupportedOperationError",
+    "VersionNotFoundError",
     "WaitStep",
     "WriterConfig",
     "__version__",
@@ -161,6 +167,7 @@ __all__ = [
 #: and the command line start without pandas, pyarrow or the cloud SDKs.
 _LAZY = {
     "ArtifactInfo": "._stores.core",
+    "ArtifactVersion": "._stores.versions",
     "AsyncGCSPipelineStore": "._stores.gcs.backend",
     "AsyncLocalPipelineStore": "._stores.local",
     "AsyncPipelineStore": "._stores.core",

@@ -10,12 +10,14 @@ exc``, so callers never need to import an SDK to handle a failure::
     │   └── InvalidDefinitionError             a state machine definition breaks a rule; .state
     ├── StoreError                             .uri
     │   ├── ArtifactNotFoundError (FileNotFoundError)
+    │   │   └── VersionNotFoundError           no such version (``version=``) of the artifact
     │   ├── BucketNotFoundError (FileNotFoundError)
     │   ├── ArtifactExistsError (FileExistsError)
+    │   ├── ArtifactChangedError               changed since it was read: ``if_match=``, a step's reference
+    │   ├── UnsupportedOperationError          this store cannot do it (a local store signing a URL)
     │   ├── NameConflictError                  local store: the name's path is another artifact's
     │   ├── AccessDeniedError (PermissionError)
     │   ├── IntegrityError                     checksum mismatch: the data is not returned
-    │   │   └── ArtifactChangedError           not the artifact a step's reference names
     │   └── TransientStoreError                retries exhausted; .attempts
     ├── SerializationError                     a DataFrame cannot be encoded or decoded
     └── PipelineError
@@ -53,6 +55,8 @@ __all__ = [
     "StepInputError",
     "StoreError",
     "TransientStoreError",
+    "UnsupportedOperationError",
+    "VersionNotFoundError",
 ]
 
 
@@ -95,12 +99,28 @@ class ArtifactNotFoundError(StoreError, FileNotFoundError):
     """The artifact does not exist."""
 
 
+class VersionNotFoundError(ArtifactNotFoundError):
+    """The artifact exists, or did, but not in the version asked for (``version=``)."""
+
+
 class BucketNotFoundError(StoreError, FileNotFoundError):
     """The bucket (or local root directory) does not exist."""
 
 
 class ArtifactExistsError(StoreError, FileExistsError):
     """``upload(..., overwrite=False)`` found an artifact already stored under that name."""
+
+
+class ArtifactChangedError(StoreError):
+    """The artifact changed since it was read: a write with ``if_match=`` found another ETag or
+    generation (or none: deleted), so another writer won and nothing was written; or a step's
+    reference names an artifact whose CRC32C is no longer the one stored (it was replaced since).
+    Read it again (``info``) and decide."""
+
+
+class UnsupportedOperationError(StoreError):
+    """The store cannot do this at all (a local directory cannot sign a URL nor keep versions).
+    Raised before any I/O."""
 
 
 class NameConflictError(StoreError):
@@ -118,10 +138,6 @@ class AccessDeniedError(StoreError, PermissionError):
 
 class IntegrityError(StoreError):
     """The bytes received do not match the checksum recorded for them; no data is returned."""
-
-
-class ArtifactChangedError(IntegrityError):
-    """The artifact at a reference's URI is not the one it names: its CRC32C differs (it was replaced)."""
 
 
 class TransientStoreError(StoreError):

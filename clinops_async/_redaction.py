@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["REDACTED_LOGGERS", "RedactingFilter", "install_log_redaction", "redact"]
+__all__ = ["REDACTED_LOGGERS", "RedactingFilter", "install_log_redaction", "redact", "register_secret"]
 
 #: The loggers (with every child) whose records are redacted.
 REDACTED_LOGGERS = ("botocore", "aiobotocore", "boto3", "s3transfer", "urllib3", "aiohttp", "gcloud.aio",
@@ -60,12 +60,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: Secrets handed to a store or pipeline in code (explicit keys, a provider's answers): masked
+#: wherever they appear, as the secret environment values are.
+_HANDED_IN: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` in every redacted record from now on (a credential handed in, not from the environment)."""
+    if isinstance(value, str) and len(value) >= 4:
+        _HANDED_IN.add(value)
+
+
 def redact(text: str) -> str:
     """``text`` with credentials masked: secret environment values, signatures, tokens, passwords."""
     for variable in _SECRET_VARIABLES:
         value = os.environ.get(variable)
         if value and len(value) >= 4:
             text = text.replace(value, MASK)
+    for value in tuple(_HANDED_IN):
+        text = text.replace(value, MASK)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -131,6 +131,30 @@ BACKEND_GAPS = {
         "no paging to test, and it rewrites its whole index on every write (1,050 uploads take about a "
         "minute); paging runs against fake-gcs"
     ),
+    ("test_reads_pinned_to_an_older_version_return_that_version", "gcs-emulator"): pytest.mark.xfail(
+        strict=True, reason="gcp-storage-emulator keeps one generation per object and ignores versions=true"
+    ),
+    ("test_a_version_that_does_not_exist_is_named", "gcs-emulator"): pytest.mark.xfail(
+        strict=True, reason="gcp-storage-emulator ignores the generation parameter: any generation reads the object"
+    ),
+    ("test_a_pinned_download_checks_that_versions_own_checksum", "gcs-emulator"): pytest.mark.xfail(
+        strict=True, reason="gcp-storage-emulator keeps no older generations, so a pinned read gets the latest"
+    ),
+    ("test_a_signed_get_url_reads_the_artifact_with_no_credentials", "fake-gcs"): pytest.mark.xfail(
+        strict=True, reason="fake-gcs-server serves GET /bucket/object only under its -public-host "
+        "(storage.googleapis.com), not the address it listens on; gcp-storage-emulator serves the signed URL"
+    ),
+    ("test_concurrent_writers_with_one_etag_exactly_one_wins", "gcs-emulator"): pytest.mark.skip(
+        reason="gcp-storage-emulator ignores ifGenerationMatch: only the check before the write holds there, "
+        "and whether racing writers slip past it depends on timing"
+    ),
+    ("test_s3_multipart_completion_carries_if_match", "s3"): pytest.mark.xfail(
+        strict=True, reason="moto honours If-Match on PutObject but ignores it on CompleteMultipartUpload "
+        "(SeaweedFS honours both; the request's field is checked against botocore's service model)"
+    ),
+    ("test_the_server_refuses_a_write_whose_condition_no_longer_holds", "gcs-emulator"): pytest.mark.xfail(
+        strict=True, reason="gcp-storage-emulator ignores ifGenerationMatch: it has no conditional writes"
+    ),
 }
 
 

@@ -34,6 +34,7 @@ from .common import (
     stderr_line,
     table,
 )
+from .objects import presign, show_versions
 from .pipeline import pipeline
 
 if TYPE_CHECKING:
@@ -156,9 +157,11 @@ def _info_json(info: ArtifactInfo, artifact: ArtifactURI, relative: str | None =
 
 @cli.command()
 @click.argument("location", default=".", required=False)
+@click.option("--versions", "with_versions", is_flag=True,
+              help="List every version kept of each artifact (versioned S3 buckets, GCS generations).")
 @json_option
 @click.pass_context
-def ls(ctx: click.Context, location: str, as_json: bool) -> None:
+def ls(ctx: click.Context, location: str, with_versions: bool, as_json: bool) -> None:
     """List the artifacts under a prefix or directory, with size, rows, columns and modified time.
 
     \b
@@ -166,6 +169,8 @@ def ls(ctx: click.Context, location: str, as_json: bool) -> None:
     the current directory). Listing is recursive; text after the last '/' is a name prefix:
       clinops-async ls s3://bucket/features/win
     """
+    if with_versions:
+        return show_versions(_state(ctx), location, as_json)
     from .._stores.core import ArtifactInfo
     from .._stores.uri import parse_artifact_uri, parse_location_uri
     from .transfer import Listed, StorePool, infos, list_location
@@ -352,6 +357,7 @@ def cat(ctx: click.Context, uri: str, columns: str | None, output: str, as_json:
 
 
 cli.add_command(pipeline)
+cli.add_command(presign)
 
 
 # -- uploads ----------------------------------------------------------------------------------------

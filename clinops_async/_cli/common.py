@@ -30,6 +30,7 @@ from .._exceptions import (
     PipelineAccessDeniedError,
     PipelineNotDeployedError,
     TransientStoreError,
+    UnsupportedOperationError,
 )
 from .._redaction import redact as redact_secrets
 from ..progress import ProgressBar
@@ -69,7 +70,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, BaseExceptionGroup):
         codes = {exit_code_for(e) for e in exc.exceptions}
         return codes.pop() if len(codes) == 1 else ExitCode.FAILURE
-    if isinstance(exc, click.UsageError | ConfigurationError | ImportError):
+    if isinstance(exc, click.UsageError | ConfigurationError | UnsupportedOperationError | ImportError):
         return ExitCode.USAGE
     if isinstance(exc, IntegrityError):
         return ExitCode.INTEGRITY

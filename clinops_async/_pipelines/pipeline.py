@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from .._aws import open_client
+from .._aws import aws_auth, open_client
 from .._exceptions import ConfigurationError, ExecutionFailedError, ExecutionTimeoutError
 from .._lifecycle import LoopBound
 from .asl import render_definition
@@ -38,7 +38,7 @@ from .executions import (
 )
 from .machine_pipeline import MachinePipeline
 from .mermaid import pipeline_mermaid
-from .releases import LoggingConfig, check_alias_name, check_tags, point_alias
+from .releases import LoggingConfig, check_alias_name, check_settings, point_alias
 from .results import ExecutionResult, ExecutionStatus, ExecutionSummary, PollConfig
 from .running import check_not_express
 from .steps import STEP_TYPES, Step, step_names
@@ -57,6 +57,8 @@ from .validate import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_stepfunctions.client import SFNClient
+
+    from .._aws import CredentialProvider
 
 __all__ = [
     "AsyncStepFunctionsPipeline",
@@ -100,6 +102,13 @@ class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
             new machine, unchanged for an existing one.
         tags: The machine's tags, set by ``deploy`` (on update, keys not listed are removed).
             Default None: none on a new machine, unchanged on an existing one.
+        session: An ``aiobotocore.session.AioSession`` of your own; or explicit ``aws_access_key_id``,
+            ``aws_secret_access_key`` (and ``aws_session_token``); or a ``credential_provider``: as
+            for :class:`AsyncS3PipelineStore`. At most one of these and ``profile``; never shown.
+        aws_access_key_id: See ``session``.
+        aws_secret_access_key: See ``session``.
+        aws_session_token: See ``session``.
+        credential_provider: See ``session``.
 
     Raises:
         ConfigurationError: An invalid argument (no I/O is done by the constructor).
@@ -122,6 +131,11 @@ class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
         logging: LoggingConfig | None = None,
         tracing: bool | None = None,
         tags: dict[str, str] | None = None,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         self.name = check_resource_name(name, "pipeline name")
         self.role_arn = check_role_arn(role_arn)
@@ -132,6 +146,9 @@ class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
         if profile is not None and (not isinstance(profile, str) or not profile):
             raise ConfigurationError("profile must be a profile name or None")
         self.profile = profile
+        self._auth = aws_auth(profile=profile, session=session, provider=credential_provider,
+                              access_key_id=aws_access_key_id, secret_access_key=aws_secret_access_key,
+                              session_token=aws_session_token)
         if endpoint_url is not None and (
             not isinstance(endpoint_url, str) or not endpoint_url.startswith(("http://", "https://"))
         ):
@@ -144,13 +161,7 @@ class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
             raise ConfigurationError("poll must be a PollConfig")
         self.poll = poll or PollConfig()
         self.max_attempts = check_positive_int(max_attempts, "max_attempts", maximum=20)
-        if logging is not None and not isinstance(logging, LoggingConfig):
-            raise ConfigurationError("logging must be a LoggingConfig")
-        self.logging = logging
-        if tracing is not None and not isinstance(tracing, bool):
-            raise ConfigurationError("tracing must be True, False or None")
-        self.tracing = tracing
-        self.tags = None if tags is None else check_tags(tags)
+        self.logging, self.tracing, self.tags = check_settings(logging, tracing, tags)
         self.steps: list[Step] = []
         self.handlers: list[list[Step]] = []
         #: The ARN of the state machine once ``deploy()`` has run.
@@ -278,7 +289,7 @@ class AsyncStepFunctionsPipeline(PipelineControls, MachinePipeline, LoopBound):
         try:
             self._client = await open_client(
                 stack, "stepfunctions", profile=self.profile, region=self.region,
-                endpoint_url=self.endpoint_url, config=config,
+                endpoint_url=self.endpoint_url, config=config, auth=self._auth,
             )
         except BaseException as exc:
             await stack.aclose()

@@ -31,6 +31,7 @@ __all__ = [
     "LoggingConfig",
     "alias_routing",
     "check_alias_name",
+    "check_settings",
     "check_tags",
     "point_alias",
     "sync_tags",
@@ -87,6 +88,17 @@ class LoggingConfig:
         if self.log_group_arn is not None:
             rendered["destinations"] = [{"cloudWatchLogsLogGroup": {"logGroupArn": self.log_group_arn}}]
         return rendered
+
+
+def check_settings(
+    logging: object, tracing: object, tags: object
+) -> tuple[LoggingConfig | None, bool | None, dict[str, str] | None]:
+    """A pipeline's ``logging``, ``tracing`` and ``tags`` arguments, checked (None: leave as is)."""
+    if logging is not None and not isinstance(logging, LoggingConfig):
+        raise ConfigurationError("logging must be a LoggingConfig")
+    if tracing is not None and not isinstance(tracing, bool):
+        raise ConfigurationError("tracing must be True, False or None")
+    return logging, tracing, None if tags is None else check_tags(tags)
 
 
 def check_tags(tags: object) -> dict[str, str]:

@@ -25,6 +25,7 @@ from .states import StateMachine, load_definition
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from .._aws import CredentialProvider
     from .steps import Step
 
 __all__ = ["StepFunctionsPipeline"]
@@ -54,11 +55,19 @@ class StepFunctionsPipeline(_portal.Facade):
         logging: LoggingConfig | None = None,
         tracing: bool | None = None,
         tags: dict[str, str] | None = None,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         self._start(
             AsyncStepFunctionsPipeline(
                 name, role_arn, region, comment, profile, endpoint_url=endpoint_url, type=type, poll=poll,
-                max_attempts=max_attempts, logging=logging, tracing=tracing, tags=tags,
+                max_attempts=max_attempts, logging=logging, tracing=tracing, tags=tags, session=session,
+                aws_access_key_id=aws_access_key_id, aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+                credential_provider=credential_provider,
             )
         )
 

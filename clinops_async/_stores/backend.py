@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ArtifactChangedError, ConfigurationError, UnsupportedOperationError
 
 __all__ = [
     "Backend",
@@ -19,6 +19,7 @@ __all__ = [
     "ObjectChangedError",
     "ObjectMeta",
     "PutRequest",
+    "changed_error",
 ]
 
 logger = logging.getLogger("clinops_async")
@@ -36,6 +37,10 @@ class ObjectMeta:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: The object's CRC32C as reported by the server (base64, big-endian), when it reports one.
     server_crc32c: str | None = None
+    #: The version this is (S3 VersionId, GCS generation), when the server keeps versions.
+    version: str | None = None
+    #: In a listing of versions: whether this is the current one.
+    is_latest: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class PutRequest:
     #: while it is sent, and its CRC32C goes with the multipart completion instead.
     crc32c: str | None
     overwrite: bool
+    #: Write only while the stored object still has this ETag (S3) or generation (GCS, local: its
+    #: ``head`` etag); a lost race is ArtifactChangedError.
+    if_match: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,14 @@ class MultipartUpload:
     full_object_crc32c: bool
     #: The server's id of the upload, as its tools show it (S3's UploadId).
     upload_id: str = ""
+
+
+def changed_error(request: PutRequest, what: str) -> ArtifactChangedError:
+    """The error of a write whose ``if_match`` no longer holds."""
+    return ArtifactChangedError(
+        f"{request.uri} {what}: it changed since it was read (if_match={request.if_match}); nothing was "
+        "written. Read it again (info) and retry with its new ETag or generation", uri=request.uri,
+    )
 
 
 class ObjectChangedError(Exception):
@@ -122,16 +138,44 @@ class Backend(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
+    async def read_first(self, key: str, length: int, *, version: str | None = None) -> tuple[ObjectMeta, bytes]:
         """Read up to the first ``length`` bytes and the object's metadata in one request."""
 
     @abc.abstractmethod
-    async def read_into(self, key: str, start: int, buffer: memoryview, etag: str | None) -> None:
+    async def read_into(
+        self, key: str, start: int, buffer: memoryview, etag: str | None, *, version: str | None = None
+    ) -> None:
         """Fill ``buffer`` with the object's bytes from ``start``; ObjectChangedError if ``etag`` moved."""
 
     @abc.abstractmethod
-    async def head(self, key: str) -> ObjectMeta:
-        """The object's metadata; ArtifactNotFoundError when it does not exist."""
+    async def head(self, key: str, *, version: str | None = None) -> ObjectMeta:
+        """The object's metadata (of ``version``: VersionNotFoundError when there is no such version);
+        ArtifactNotFoundError when it does not exist."""
+
+    # -- versions and signed URLs: backends that keep versions or can sign override these ---------
+
+    #: True when ``version=`` reads and ``list_versions`` work (S3 VersionId, GCS generation).
+    supports_versions: ClassVar[bool] = False
+
+    def check_version(self, value: str, what: str) -> str:
+        """``value`` as a version (or ``if_match`` ETag) this backend can use; ConfigurationError if not."""
+        if not isinstance(value, str) or not value or len(value) > 1024 or not value.isprintable():
+            raise ConfigurationError(f"{what} must be a non-empty string as info() reports it; got {value!r}")
+        return value
+
+    async def list_versions(self, key: str) -> list[ObjectMeta]:
+        """Every version of ``key``, newest first (``version`` and ``is_latest`` set)."""
+        raise self.unsupported("keeps no versions of an artifact")
+
+    #: True when ``sign_url`` works (S3, GCS).
+    can_sign: ClassVar[bool] = False
+
+    async def sign_url(self, key: str, *, method: str, seconds: int, version: str | None) -> str:
+        """A URL that lets anyone holding it ``method`` the object for ``seconds``."""
+        raise self.unsupported("cannot sign URLs")
+
+    def unsupported(self, what: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(f"{self.uri('')} {what}", uri=self.uri(""))
 
     @abc.abstractmethod
     def iter_keys(self, prefix: str) -> AsyncIterator[str]:

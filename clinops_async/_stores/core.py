@@ -29,11 +29,13 @@ from .bulk import BulkItem, BulkResult, ProgressCallback, pair_label, pair_name,
 from .checksum import crc32c_b64
 from .codecs import ResultKind, StorageFormat
 from .download import Downloader
-from .filters import Filters, to_expression
+from .filters import Filters, check_columns, to_expression
 from .metadata import ArtifactInfo, artifact_info
 from .names import list_prefix, name_from_key, object_key, validate_prefix
+from .signing import SigningMixin
 from .streamed import NoFullObjectChecksum, StreamedUpload
 from .upload import Uploader, put_request
+from .versions import VersionsMixin, check_if_match
 
 if TYPE_CHECKING:
     import polars as pl
@@ -48,7 +50,7 @@ UploadData: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatchReader | pl.Dat
 logger = logging.getLogger("clinops_async")
 
 
-class AsyncPipelineStore(LoopBound):
+class AsyncPipelineStore(VersionsMixin, SigningMixin, LoopBound):
     """Shared implementation of the async artifact stores (S3, GCS, local)."""
 
     _backend: Backend
@@ -100,9 +102,8 @@ class AsyncPipelineStore(LoopBound):
 
     # -- single artifacts ------------------------------------------------------------------------
 
-    async def upload(
-        self, df: UploadData, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
-    ) -> str:
+    async def upload(self, df: UploadData, name: str, *, overwrite: bool = True,
+                     progress: ByteProgress | None = None, if_match: str | None = None) -> str:
         """Encode ``df`` (pandas, Arrow or polars) and store it as artifact ``name``.
 
         Small artifacts go up in one request; artifacts of at least
@@ -122,6 +123,8 @@ class AsyncPipelineStore(LoopBound):
                 as its parts complete. A frame large enough to be encoded while its parts are sent
                 reports its size in memory as the total until the encoder is done; the last call
                 is ``(size, size)``.
+            if_match: Replace the artifact only while it is still the version with this ETag (S3) or
+                generation (GCS) that ``info`` reported (compare-and-swap); not with ``overwrite=False``.
 
         Returns:
             The artifact's URI, e.g. ``s3://bucket/prefix/features/windows_2024_01.parquet``.
@@ -130,20 +133,20 @@ class AsyncPipelineStore(LoopBound):
             ConfigurationError: The name is invalid (before any I/O).
             SerializationError: ``df`` is of another type, or cannot be encoded (nothing is written).
             ArtifactExistsError: ``overwrite=False`` and the artifact exists.
+            ArtifactChangedError: ``if_match`` no longer matches (or never did): nothing was written.
             TransientStoreError: Retries exhausted.
             StoreError: Any other storage failure (missing bucket, access denied, ...).
         """
         key = self.key(name)
-        if not isinstance(overwrite, bool):
-            raise ConfigurationError("overwrite must be True or False")
+        if_match = check_if_match(self._backend, if_match, overwrite)
         codecs.check_upload_data(df)
         counter = ByteCounter(progress)
         backend = await self._ready()
         uploader = Uploader(backend, self.transfer, self.retry_config)
         estimate = self._streaming_estimate(df, backend)
         if estimate is not None and isinstance(df, pd.DataFrame):  # only pandas frames are streamed
-            shape = df.shape
-            request = put_request(backend, key, self.format, size=estimate, crc=None, shape=shape, overwrite=overwrite)
+            request = put_request(backend, key, self.format, size=estimate, crc=None, shape=df.shape,
+                                  overwrite=overwrite, if_match=if_match)
             await uploader.refuse_existing(request)
             try:
                 await StreamedUpload(uploader, request, df, compression=self.compression, counter=counter).run()
@@ -153,7 +156,7 @@ class AsyncPipelineStore(LoopBound):
         encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
         request = put_request(
             backend, key, self.format, size=len(encoded.data), crc=crc, shape=(encoded.rows, encoded.columns),
-            overwrite=overwrite,
+            overwrite=overwrite, if_match=if_match,
         )
         counter.start(request.size)
         await uploader.put(request, encoded.data, counter)
@@ -179,13 +182,16 @@ class AsyncPipelineStore(LoopBound):
 
     @overload
     async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                       result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...) -> pd.DataFrame: ...
+                       result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...,
+                       version: str | None = ...) -> pd.DataFrame: ...
     @overload
     async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                       result_type: Literal["arrow"], progress: ByteProgress | None = ...) -> pa.Table: ...
+                       result_type: Literal["arrow"], progress: ByteProgress | None = ...,
+                       version: str | None = ...) -> pa.Table: ...
     @overload
     async def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                       result_type: Literal["polars"], progress: ByteProgress | None = ...) -> pl.DataFrame: ...
+                       result_type: Literal["polars"], progress: ByteProgress | None = ...,
+                       version: str | None = ...) -> pl.DataFrame: ...
 
     async def download(
         self,
@@ -195,6 +201,7 @@ class AsyncPipelineStore(LoopBound):
         filters: Filters | None = None,
         result_type: ResultKind = "pandas",
         progress: ByteProgress | None = None,
+        version: str | None = None,
     ) -> Any:
         """Download artifact ``name`` and decode it.
 
@@ -213,6 +220,7 @@ class AsyncPipelineStore(LoopBound):
             result_type: ``"pandas"`` (default), ``"arrow"`` (a ``pyarrow.Table``) or ``"polars"``
                 (a ``polars.DataFrame``, the ``polars`` extra); the latter two without pandas.
             progress: Called as ``progress(bytes_received, bytes_total)`` as ranges arrive.
+            version: Read this version (``list_versions``), checked against its own CRC32C.
 
         Returns:
             The DataFrame or table, exactly as uploaded (Parquet).
@@ -220,7 +228,7 @@ class AsyncPipelineStore(LoopBound):
         Raises:
             ConfigurationError: Invalid name, columns, filters or result_type (before any I/O); a
                 column or filter that does not fit the artifact (after the footer, before any chunk).
-            ArtifactNotFoundError: No such artifact.
+            ArtifactNotFoundError: No such artifact (VersionNotFoundError: no such version).
             IntegrityError: The bytes do not match their checksum; no data is returned.
             SerializationError: The stored bytes are not a readable artifact of this format.
             TransientStoreError: Retries exhausted.
@@ -230,7 +238,7 @@ class AsyncPipelineStore(LoopBound):
         expression = to_expression(filters)
         kind = codecs.check_result_kind(result_type)
         counter = ByteCounter(progress)
-        downloader = Downloader(backend := await self._ready(), self.transfer, self.retry_config)
+        downloader = Downloader(backend := await self._reader(version), self.transfer, self.retry_config)
         ranged = self.format is StorageFormat.PARQUET and backend.supports_ranged_reads
         if ranged and (cols is not None or expression is not None):
             data = await downloader.fetch_projected(key, cols, counter, expression)
@@ -262,6 +270,7 @@ class AsyncPipelineStore(LoopBound):
         filters: Filters | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         result_type: ResultKind = "pandas",
+        version: str | None = None,
     ) -> AsyncGenerator[Any, None]:
         """Stream the rows of artifact ``name`` as batches: ``async for batch in store.iter_batches(...)``.
 
@@ -280,6 +289,7 @@ class AsyncPipelineStore(LoopBound):
             batch_rows: At most this many rows per batch (a batch never spans two row groups).
             result_type: ``"pandas"`` (default: DataFrames, a default RangeIndex numbered from 0 in
                 each), ``"arrow"`` (``pyarrow.RecordBatch``) or ``"polars"`` (``polars.DataFrame``).
+            version: Stream this version, as for ``download``.
 
         Returns:
             An async iterator of batches.
@@ -297,12 +307,13 @@ class AsyncPipelineStore(LoopBound):
         expression = to_expression(filters)
         rows = check_batch_rows(batch_rows)
         kind = codecs.check_result_kind(result_type)
-        return self._stream(key, cols, expression, rows, kind)
+        return self._stream(key, cols, expression, rows, kind, self._check_version(version))
 
     async def _stream(
-        self, key: str, columns: list[str] | None, expression: pc.Expression | None, rows: int, kind: ResultKind
+        self, key: str, columns: list[str] | None, expression: pc.Expression | None, rows: int, kind: ResultKind,
+        version: str | None,
     ) -> AsyncGenerator[Any, None]:
-        backend = await self._ready()
+        backend = await self._reader(version)
         batches = stream_batches(
             backend, key, self.format, columns=columns, expression=expression, batch_rows=rows, result_type=kind,
             transfer=self.transfer, retry_config=self.retry_config,
@@ -311,13 +322,7 @@ class AsyncPipelineStore(LoopBound):
             async for batch in batches:
                 yield batch
 
-    @staticmethod
-    def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
-        if columns is None:
-            return None
-        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-            raise ConfigurationError("columns must be a list of column names (strings)")
-        return list(columns)
+    _check_columns = staticmethod(check_columns)
 
     async def exists(self, name: str) -> bool:
         """True when artifact ``name`` exists.
@@ -328,15 +333,19 @@ class AsyncPipelineStore(LoopBound):
         key = self.key(name)
         return await Uploader(await self._ready(), self.transfer, self.retry_config).exists(key)
 
-    async def info(self, name: str) -> ArtifactInfo:
-        """Size, checksum, last-modified time, and the row and column counts recorded at upload.
+    async def info(self, name: str, *, version: str | None = None) -> ArtifactInfo:
+        """Size, checksum, ETag, version, last-modified time, and the row and column counts recorded at upload.
+
+        Args:
+            name: Artifact name.
+            version: That version's information (as for ``download``); None: the current one.
 
         Raises:
             ConfigurationError: Invalid name.
-            ArtifactNotFoundError: No such artifact.
+            ArtifactNotFoundError: No such artifact (VersionNotFoundError: no such version).
         """
         key = self.key(name)
-        backend = await self._ready()
+        backend = await self._reader(version)
         meta = await retry(self.retry_config, lambda: backend.head(key), what=f"info of {backend.uri(key)}")
         return artifact_info(name, backend.uri(key), meta)
 

@@ -18,10 +18,19 @@ import pyarrow.parquet as pq
 
 from .._exceptions import ConfigurationError
 
-__all__ = ["Filters", "check_filter", "filter_columns", "to_expression"]
+__all__ = ["Filters", "check_columns", "check_filter", "filter_columns", "to_expression"]
 
 #: What ``filters=`` accepts: DNF tuples (one conjunction or a disjunction of them) or an expression.
 Filters: TypeAlias = pc.Expression | Sequence[Any]
+
+
+def check_columns(columns: Sequence[str] | None) -> list[str] | None:
+    """``columns=`` of a read as a list (None: every column); ConfigurationError when malformed."""
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+        raise ConfigurationError("columns must be a list of column names (strings)")
+    return list(columns)
 
 
 def to_expression(filters: Filters | None) -> pc.Expression | None:

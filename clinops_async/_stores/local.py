@@ -29,13 +29,13 @@ from .._exceptions import (
     StoreError,
 )
 from .._tasks import wait_to_end
-from .backend import Backend, ObjectMeta, PutRequest
+from .backend import Backend, ObjectMeta, PutRequest, changed_error
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 from .metadata import META_COLUMNS, META_ROWS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from .._config import RetryConfig, TransferConfig
 
@@ -108,15 +108,8 @@ class _LocalBackend(Backend):
                     os.unlink(tmp)
                 raise
             try:
-                if request.overwrite:
-                    os.replace(tmp, path)
-                else:
-                    try:
-                        os.link(tmp, path)  # atomic create-if-absent
-                    except FileExistsError:
-                        raise ArtifactExistsError(
-                            f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
-                        ) from None
+                with _directory_lock(path.parent):
+                    self._replace(tmp, path, request)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -127,6 +120,26 @@ class _LocalBackend(Backend):
                 os.close(dir_fd)
         except OSError as exc:
             raise _translate(exc, request.uri) from exc
+
+    @staticmethod
+    def _replace(tmp: Path, path: Path, request: PutRequest) -> None:
+        """Move the written file into place, as ``request`` allows (under the directory's lock)."""
+        if request.if_match is not None:
+            try:
+                now = _etag(os.stat(path))
+            except FileNotFoundError:
+                raise changed_error(request, "no longer exists") from None
+            if now != request.if_match:
+                raise changed_error(request, f"is at {now}, not {request.if_match}")
+        if request.overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # atomic create-if-absent
+        except FileExistsError:
+            raise ArtifactExistsError(
+                f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
+            ) from None
 
     def _check_no_conflict(self, path: Path, uri: str) -> None:
         """Refuse a name whose file is a directory of other artifacts, or lies under another artifact.
@@ -147,7 +160,7 @@ class _LocalBackend(Backend):
                     f"{uri} cannot be stored: the artifact {ancestor.as_uri()} holds the path of one of "
                     "its directories; choose another name", uri=uri)
 
-    async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
+    async def read_first(self, key: str, length: int, *, version: str | None = None) -> tuple[ObjectMeta, bytes]:
         return await anyio.to_thread.run_sync(self._read_sync, key)
 
     def _read_sync(self, key: str) -> tuple[ObjectMeta, bytes]:
@@ -160,7 +173,9 @@ class _LocalBackend(Backend):
             raise _translate(exc, self.uri(key)) from exc
         return ObjectMeta(key=key, size=len(data), last_modified=meta.last_modified), data
 
-    async def read_into(self, key: str, start: int, buffer: memoryview, etag: str | None) -> None:
+    async def read_into(
+        self, key: str, start: int, buffer: memoryview, etag: str | None, *, version: str | None = None
+    ) -> None:
         raise NotImplementedError  # read_first always returns the whole file
 
     def _meta(self, key: str, st: os.stat_result, path: Path | None = None) -> ObjectMeta:
@@ -170,14 +185,14 @@ class _LocalBackend(Backend):
         return ObjectMeta(
             key=key,
             size=st.st_size,
-            etag=f"{st.st_mtime_ns}-{st.st_size}",
+            etag=_etag(st),
             last_modified=datetime.fromtimestamp(st.st_mtime, tz=UTC),
             content_type=StorageFormat.CSV.content_type if key.endswith(".csv") else
             StorageFormat.PARQUET.content_type,
             metadata=metadata,
         )
 
-    async def head(self, key: str) -> ObjectMeta:
+    async def head(self, key: str, *, version: str | None = None) -> ObjectMeta:
         return await anyio.to_thread.run_sync(self._head_sync, key)
 
     def _head_sync(self, key: str) -> ObjectMeta:
@@ -218,6 +233,28 @@ class _LocalBackend(Backend):
             pass
         except OSError as exc:
             raise _translate(exc, self.uri(key)) from exc
+
+
+def _etag(st: os.stat_result) -> str:
+    """The file's identity: every write replaces the file (a new inode), and changes its time."""
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the directory for the moment a file is moved into it, so a write with
+    ``if_match`` compares and replaces with no other write of this store (any process) in between."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the comparison alone, without the lock
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _parquet_counts(path: Path) -> dict[str, str]:

@@ -44,6 +44,9 @@ class ArtifactInfo:
         rows: Row count recorded by ``upload`` (None for foreign objects).
         columns: Column count recorded by ``upload`` (None for foreign objects).
         content_type: The stored content type.
+        etag: What ``upload(if_match=...)`` takes to replace exactly this version: the S3 ETag, the
+            GCS generation, or the local file's identity.
+        version: The version id (S3 VersionId, GCS generation), None where versions are not kept.
     """
 
     name: str
@@ -54,6 +57,8 @@ class ArtifactInfo:
     rows: int | None
     columns: int | None
     content_type: str | None
+    etag: str | None = None
+    version: str | None = None
 
 
 def recorded_crc32c(meta: ObjectMeta) -> str | None:
@@ -71,6 +76,8 @@ def artifact_info(name: str, uri: str, meta: ObjectMeta) -> ArtifactInfo:
         rows=_int_or_none(meta.metadata.get(META_ROWS)),
         columns=_int_or_none(meta.metadata.get(META_COLUMNS)),
         content_type=meta.content_type,
+        etag=meta.etag,
+        version=meta.version,
     )
 
 

@@ -19,15 +19,19 @@ from .s3 import AsyncS3PipelineStore, IncompleteUpload, ServerSideEncryption
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from datetime import timedelta
 
     import pandas as pd
     import polars as pl
     import pyarrow as pa
 
+    from .._aws import CredentialProvider
     from .._config import RetryConfig, TransferConfig
     from .bulk import BulkResult, ProgressCallback
     from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress, UploadData
     from .filters import Filters
+    from .signing import SignedMethod
+    from .versions import ArtifactVersion
 
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
@@ -55,20 +59,24 @@ class PipelineStoreFacade(_portal.Facade):
         return self._async.uri(name)
 
     def upload(
-        self, df: UploadData, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None
+        self, df: UploadData, name: str, *, overwrite: bool = True, progress: ByteProgress | None = None,
+        if_match: str | None = None,
     ) -> str:
         """Blocking version of :meth:`AsyncPipelineStore.upload`."""
-        return self._lease.call(self._async.upload, df, name, overwrite=overwrite, progress=progress)
+        return self._lease.call(self._async.upload, df, name, overwrite=overwrite, progress=progress, if_match=if_match)
 
     @overload
     def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                 result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...) -> pd.DataFrame: ...
+                 result_type: Literal["pandas"] = ..., progress: ByteProgress | None = ...,
+                 version: str | None = ...) -> pd.DataFrame: ...
     @overload
     def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                 result_type: Literal["arrow"], progress: ByteProgress | None = ...) -> pa.Table: ...
+                 result_type: Literal["arrow"], progress: ByteProgress | None = ...,
+                 version: str | None = ...) -> pa.Table: ...
     @overload
     def download(self, name: str, *, columns: Sequence[str] | None = ..., filters: Filters | None = ...,
-                 result_type: Literal["polars"], progress: ByteProgress | None = ...) -> pl.DataFrame: ...
+                 result_type: Literal["polars"], progress: ByteProgress | None = ...,
+                 version: str | None = ...) -> pl.DataFrame: ...
 
     def download(
         self,
@@ -78,10 +86,12 @@ class PipelineStoreFacade(_portal.Facade):
         filters: Filters | None = None,
         result_type: ResultKind = "pandas",
         progress: ByteProgress | None = None,
+        version: str | None = None,
     ) -> Any:
         """Blocking version of :meth:`AsyncPipelineStore.download`."""
         return self._lease.call(
-            self._async.download, name, columns=columns, filters=filters, result_type=result_type, progress=progress
+            self._async.download, name, columns=columns, filters=filters, result_type=result_type, progress=progress,
+            version=version,
         )
 
     def iter_batches(
@@ -92,11 +102,12 @@ class PipelineStoreFacade(_portal.Facade):
         filters: Filters | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         result_type: ResultKind = "pandas",
+        version: str | None = None,
     ) -> Iterator[Any]:
         """Blocking version of :meth:`AsyncPipelineStore.iter_batches`: a plain iterator (``for batch in ...``)."""
         return self._lease.iterate(
             self._async.iter_batches, name, columns=columns, filters=filters, batch_rows=batch_rows,
-            result_type=result_type,
+            result_type=result_type, version=version,
         )
 
     def list_artifacts(self, prefix: str = "") -> list[str]:
@@ -107,9 +118,20 @@ class PipelineStoreFacade(_portal.Facade):
         """Blocking version of :meth:`AsyncPipelineStore.exists`."""
         return self._lease.call(self._async.exists, name)
 
-    def info(self, name: str) -> ArtifactInfo:
+    def info(self, name: str, *, version: str | None = None) -> ArtifactInfo:
         """Blocking version of :meth:`AsyncPipelineStore.info`."""
-        return self._lease.call(self._async.info, name)
+        return self._lease.call(self._async.info, name, version=version)
+
+    def list_versions(self, name: str) -> list[ArtifactVersion]:
+        """Blocking version of :meth:`AsyncPipelineStore.list_versions`."""
+        return self._lease.call(self._async.list_versions, name)
+
+    def signed_url(
+        self, name: str, *, expires: timedelta | int | float = 3600, method: SignedMethod = "GET",
+        version: str | None = None,
+    ) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.signed_url`."""
+        return self._lease.call(self._async.signed_url, name, expires=expires, method=method, version=version)
 
     def delete(self, name: str, *, missing_ok: bool = False) -> None:
         """Blocking version of :meth:`AsyncPipelineStore.delete`."""
@@ -166,12 +188,21 @@ class S3PipelineStore(PipelineStoreFacade):
         compression: str = "snappy",
         transfer: TransferConfig | None = None,
         retry: RetryConfig | None = None,
+        requester_pays: bool = False,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         self._start(
             AsyncS3PipelineStore(
                 bucket, prefix, format, region, profile, endpoint_url=endpoint_url,
                 addressing_style=addressing_style, server_side_encryption=server_side_encryption,
                 sse_kms_key_id=sse_kms_key_id, compression=compression, transfer=transfer, retry=retry,
+                requester_pays=requester_pays, session=session, aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key, aws_session_token=aws_session_token,
+                credential_provider=credential_provider,
             )
         )
 
@@ -210,12 +241,16 @@ class GCSPipelineStore(PipelineStoreFacade):
         compression: str = "snappy",
         transfer: TransferConfig | None = None,
         retry: RetryConfig | None = None,
+        user_project: str | None = None,
+        token: Any = None,
+        service_account_info: Mapping[str, Any] | None = None,
     ) -> None:
         self._start(
             AsyncGCSPipelineStore(
                 bucket, prefix, format, credentials_path, emulator_host=emulator_host,
                 endpoint_url=endpoint_url, kms_key_name=kms_key_name, upload_mode=upload_mode, chunk_size=chunk_size,
-                compression=compression, transfer=transfer, retry=retry,
+                compression=compression, transfer=transfer, retry=retry, user_project=user_project, token=token,
+                service_account_info=service_account_info,
             )
         )
 

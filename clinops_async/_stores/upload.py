@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ArtifactExistsError, ArtifactNotFoundError
+from .._exceptions import ArtifactChangedError, ArtifactExistsError, ArtifactNotFoundError
 from .._retry import retry
 from .._tasks import run_limited, wait_to_end
-from .backend import Backend, ByteCounter, MultipartUpload, PutRequest
+from .backend import Backend, ByteCounter, MultipartUpload, PutRequest, changed_error
 from .checksum import crc32c_b64_async
 from .metadata import META_COLUMNS, META_CRC, META_FORMAT, META_ROWS, META_WRITE
 
@@ -33,7 +33,7 @@ logger = logging.getLogger("clinops_async")
 
 def put_request(
     backend: Backend, key: str, fmt: StorageFormat, *, size: int, crc: str | None, shape: tuple[int, int],
-    overwrite: bool,
+    overwrite: bool, if_match: str | None = None,
 ) -> PutRequest:
     """What is stored with an artifact besides its bytes: its checksum (when known before the bytes
     are sent), shape, format and a write token."""
@@ -47,7 +47,7 @@ def put_request(
         metadata[META_CRC] = crc
     return PutRequest(
         key=key, uri=backend.uri(key), size=size, content_type=fmt.content_type, metadata=metadata,
-        crc32c=crc, overwrite=overwrite,
+        crc32c=crc, overwrite=overwrite, if_match=if_match,
     )
 
 
@@ -62,6 +62,8 @@ class Uploader:
     async def put(self, request: PutRequest, data: memoryview, counter: ByteCounter) -> None:
         """Store ``data`` whole: one request below the multipart threshold, concurrent parts above."""
         if request.size < self.transfer.multipart_threshold:
+            if request.if_match is not None:
+                await self.refuse_existing(request)
             await retry(self.retry_config, lambda: self._put_once(request, data), what=f"upload of {request.uri}")
             counter.add(request.size)
             return
@@ -76,7 +78,7 @@ class Uploader:
     async def _put_once(self, request: PutRequest, data: memoryview) -> None:
         try:
             await self.backend.put(request, data)
-        except ArtifactExistsError:
+        except (ArtifactExistsError, ArtifactChangedError):
             # A retried conditional write may find the object an earlier attempt stored, and so may
             # the first one: the HTTP client re-sends a PUT whose connection dropped.
             if await self._is_ours(request):
@@ -91,12 +93,23 @@ class Uploader:
         return True
 
     async def refuse_existing(self, request: PutRequest) -> None:
-        """Fail fast, before a large artifact is sent, when ``overwrite=False`` and it exists; the final
-        write is still conditional."""
+        """Fail fast, before an artifact is sent, when ``overwrite=False`` and it exists, or when it is
+        no longer the version ``if_match`` names; the final write is still conditional (on servers
+        that honour the condition, this check alone on the others)."""
         if not request.overwrite and await self.exists(request.key):
             raise ArtifactExistsError(
                 f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
             )
+        if request.if_match is None:
+            return
+        try:
+            meta = await retry(
+                self.retry_config, lambda: self.backend.head(request.key), what=f"check of {request.uri}"
+            )
+        except ArtifactNotFoundError:
+            raise changed_error(request, "no longer exists") from None
+        if meta.etag != request.if_match:
+            raise changed_error(request, f"is at {meta.etag}, not {request.if_match}")
 
     async def _is_ours(self, request: PutRequest) -> bool:
         try:

@@ -114,3 +114,48 @@ def test_the_filter_redacts_a_record_with_arguments_and_a_traceback() -> None:
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == "headers {'Authorization': '****'}"
     assert record.exc_text is not None and "pw" not in record.exc_text and "RuntimeError" in record.exc_text
+
+
+_HANDED_IN_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    from datetime import datetime, timedelta, timezone
+    import pandas as pd
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    from clinops_async import ClinopsError, S3PipelineStore
+    bucket, endpoint, secret, token = sys.argv[1:]
+
+    async def provider():
+        expiry = datetime.now(timezone.utc) + timedelta(minutes=5)
+        return {"access_key": "AKIAPROVIDEDLOGS", "secret_key": secret, "token": token,
+                "expiry_time": expiry.isoformat()}
+
+    handed_in = [dict(aws_access_key_id="AKIAHANDEDINLOGS", aws_secret_access_key=secret, aws_session_token=token),
+                 dict(credential_provider=provider)]
+    for credentials in handed_in:
+        with S3PipelineStore(bucket, "logs", endpoint_url=endpoint, **credentials) as store:
+            store.upload(pd.DataFrame({"a": [1, 2]}), "x")
+            store.download("x")
+            logging.getLogger("clinops_async").debug("signed %s", store.signed_url("x"))
+            logging.getLogger("clinops_async").debug("store %r credentials %r", store, credentials)
+            try:
+                store.info("missing")
+            except ClinopsError:
+                logging.getLogger("botocore.test").debug("failed", exc_info=True)
+    """
+)
+
+
+def test_debug_logs_hold_no_credential_handed_in_to_a_store(moto: Server) -> None:
+    """Keys and a provider's answers given in code are masked as environment credentials are."""
+    secret, token = "SyntheticHandedInSecretForLogs0123456789", "SyntheticHandedInTokenForLogs/xyz+0123="
+    s3 = S3Env(moto.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLINOPS_"))}
+    env.update(AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", _HANDED_IN_SCRIPT, s3.bucket, moto.url, secret, token], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = done.stderr
+    assert "botocore.endpoint" in log and "clinops_async DEBUG signed http" in log and "credentials {" in log
+    assert secret not in log and token not in log
+    assert not _SIGNATURE.search(log), _SIGNATURE.search(log)

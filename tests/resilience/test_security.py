@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -81,3 +81,34 @@ async def test_unknown_aws_profile_is_a_configuration_error(kind: str, moto: Ser
         )
         with pytest.raises(ConfigurationError, match="no-such-profile-here"):
             await pipeline.list_executions()
+
+
+async def test_credentials_handed_in_never_appear_in_reprs_or_errors(moto: Server) -> None:
+    from clinops_async import GCSPipelineStore, StepFunctionsPipeline
+    from clinops_async._stores.gcs.auth import check_credentials
+
+    handed_in: dict[str, Any] = {"aws_access_key_id": "AKIASYNTHETICHANDED", "aws_secret_access_key": SECRET_KEY,
+                                 "aws_session_token": SESSION_TOKEN}
+    seen: list[str] = []
+    store = AsyncS3PipelineStore("no-such-bucket-x", endpoint_url=moto.url, **handed_in)
+    seen += [repr(store), repr(store._backend), repr(vars(store._backend))]
+    async with store:
+        with pytest.raises(ClinopsError) as caught:
+            await store.download("x")
+        seen += [str(caught.value), repr(caught.value)]
+    facade = S3PipelineStore("no-such-bucket-x", endpoint_url=moto.url, **handed_in)
+    seen.append(repr(facade))
+    facade.close()
+    pipeline = StepFunctionsPipeline("p", "arn:aws:iam::123456789012:role/R", endpoint_url=moto.url, **handed_in)
+    seen += [repr(pipeline), repr(vars(pipeline._async))]
+    pipeline.close()
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEsyntheticNotAKey\n-----END PRIVATE KEY-----\n"
+    info = {"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com", "private_key": key}
+    with pytest.raises(ClinopsError) as refused:
+        check_credentials(info, "service_account_info")
+    seen.append(str(refused.value))
+    gcs = GCSPipelineStore("some-bucket", emulator_host="http://127.0.0.1:1")
+    seen.append(repr(gcs))
+    gcs.close()
+    text = "\n".join(seen)
+    assert SECRET_KEY not in text and SESSION_TOKEN not in text and "MIIEsynthetic" not in text

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..._exceptions import ConfigurationError
 
-__all__ = ["SCOPES", "find_adc_file", "load_credentials_file", "make_token"]
+__all__ = ["SCOPES", "check_credentials", "find_adc_file", "load_credentials_file", "make_token"]
 
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 
@@ -71,8 +71,14 @@ def load_credentials_file(path: str | os.PathLike[str], *, origin: str) -> dict[
         raise ConfigurationError(
             f"{where} is not valid JSON; download a service-account key (JSON) from the Google Cloud console"
         ) from None
+    return check_credentials(data, where)
+
+
+def check_credentials(data: object, where: str) -> dict[str, Any]:
+    """``data`` checked as Google credentials (a known ``type`` with its fields, a key that parses);
+    ``where`` names it in messages, which never show a value from it."""
     if not isinstance(data, dict):
-        raise ConfigurationError(f"{where} is not a JSON object; expected a service-account key file")
+        raise ConfigurationError(f"{where} is not a JSON object; expected a service-account key")
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _REQUIRED:
         raise ConfigurationError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -30,10 +30,12 @@ from ..metadata import META_WRITE
 from . import auth as _gcs_auth
 from . import upload as _gcs_upload
 from .http import GOOGLE_API_ROOT, BucketClient
+from .objects import changed_on_412, generation_param, object_meta, version_missing
+from .signing import Signer
 from .upload import CHUNK_ALIGN
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator
 
     from ..._config import RetryConfig, TransferConfig
 
@@ -64,18 +66,11 @@ def _total_size(content_range: str | None, received: int) -> int:
     return received
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 class _GCSBackend(Backend):
     scheme = "gs"
     supports_multipart = False
+    supports_versions = True
+    can_sign = True
 
     def __init__(
         self,
@@ -90,9 +85,13 @@ class _GCSBackend(Backend):
         chunk_size: int | None,
         transfer: TransferConfig,
         retry_config: RetryConfig,
+        token: Any = None,
+        user_project: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.emulator_host = emulator_host
+        self._token = token
+        self._signer: Signer | None = None
         self._credentials = credentials
         self._credentials_origin = credentials_origin
         self.upload_mode = upload_mode
@@ -105,6 +104,7 @@ class _GCSBackend(Backend):
             transfer=transfer,
             kms_key_name=kms_key_name,
             authenticate=emulator_host is None,
+            user_project=user_project,
         )
 
     def __repr__(self) -> str:
@@ -114,7 +114,7 @@ class _GCSBackend(Backend):
 
     async def open(self) -> None:
         credentials, source = self._credentials, self._credentials_origin
-        if self.emulator_host is None and credentials is None:
+        if self.emulator_host is None and credentials is None and self._token is None:
             found = await anyio.to_thread.run_sync(_gcs_auth.find_adc_file)
             if found is not None:
                 path, origin = found
@@ -124,7 +124,8 @@ class _GCSBackend(Backend):
                 source = f"the credentials file {str(path)!r} (from {origin})"
             else:
                 source = "the GCE metadata server"
-        await self.http.open(credentials, source)
+        self._credentials = credentials  # what signs URLs
+        await self.http.open(credentials, source or "the token passed in", token=self._token)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -133,10 +134,15 @@ class _GCSBackend(Backend):
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
         http = self.http
-        stored = await http.insert(request.uri, http.resource(request), data, http.write_params(request))
+        with changed_on_412(request):
+            stored = await http.insert(request.uri, http.resource(request), data, http.write_params(request))
         await self.check_stored(request, stored)
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
+        with changed_on_412(request):
+            await self._put_large(request, data, part_size)
+
+    async def _put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         if self.upload_mode == "composite":
             stored = await _gcs_upload.upload_composite(
                 self.http, request, data, self.chunk_size or part_size, self.retry_config, write_marker=META_WRITE
@@ -183,28 +189,33 @@ class _GCSBackend(Backend):
             metadata=metadata,
             # On a partial answer some servers hash only the range, so only a whole answer counts.
             server_crc32c=_crc_from_hash_header(headers.get("x-goog-hash")) if whole else None,
+            version=headers.get("x-goog-generation"),
         )
 
-    async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
+    async def read_first(self, key: str, length: int, *, version: str | None = None) -> tuple[ObjectMeta, bytes]:
         uri = self.uri(key)
         url = self.http.object_url(key)
-        async with self.http.send(
-            "GET", url, uri=uri, expect=(200, 206, 416), params={"alt": "media"},
-            headers={"Range": f"bytes=0-{length - 1}"}, size=length,
-        ) as response:
-            if response.status != 416:
-                data = await response.read()
-                total = _total_size(response.headers.get("Content-Range"), len(data))
-                if len(data) != min(total, length):
-                    raise TransientStoreError(f"{uri}: the response was truncated", uri=uri)
-                return self._meta(key, response.headers, total, total == len(data)), data
-        async with self.http.send("GET", url, uri=uri, params={"alt": "media"}) as response:  # an empty object
+        params = {"alt": "media", **generation_param(version)}
+        with version_missing(uri, version):
+            async with self.http.send(
+                "GET", url, uri=uri, expect=(200, 206, 416), params=params,
+                headers={"Range": f"bytes=0-{length - 1}"}, size=length,
+            ) as response:
+                if response.status != 416:
+                    data = await response.read()
+                    total = _total_size(response.headers.get("Content-Range"), len(data))
+                    if len(data) != min(total, length):
+                        raise TransientStoreError(f"{uri}: the response was truncated", uri=uri)
+                    return self._meta(key, response.headers, total, total == len(data)), data
+        async with self.http.send("GET", url, uri=uri, params=params) as response:  # an empty object
             data = await response.read()
             return self._meta(key, response.headers, len(data), True), data
 
-    async def read_into(self, key: str, start: int, buffer: memoryview, etag: str | None) -> None:
+    async def read_into(
+        self, key: str, start: int, buffer: memoryview, etag: str | None, *, version: str | None = None
+    ) -> None:
         uri = self.uri(key)
-        params = {"alt": "media"}
+        params = {"alt": "media", **generation_param(version)}
         if etag:
             # Pin the generation the first read saw: a replaced (or deleted) object answers 404 or 412.
             params.update(generation=etag, ifGenerationMatch=etag)
@@ -229,16 +240,42 @@ class _GCSBackend(Backend):
         if filled != len(buffer):
             raise TransientStoreError(f"{uri}: a ranged read was truncated", uri=uri)
 
-    async def head(self, key: str) -> ObjectMeta:
-        stored = await self.http.send_json("GET", self.http.object_url(key), uri=self.uri(key))
-        return ObjectMeta(
-            key=key,
-            size=int(stored.get("size", 0)),
-            etag=str(stored["generation"]) if "generation" in stored else None,
-            last_modified=_parse_time(stored.get("updated")),
-            content_type=stored.get("contentType"),
-            metadata=dict(stored.get("metadata") or {}),
-            server_crc32c=stored.get("crc32c"),
+    async def head(self, key: str, *, version: str | None = None) -> ObjectMeta:
+        with version_missing(self.uri(key), version):
+            stored = await self.http.send_json(
+                "GET", self.http.object_url(key), uri=self.uri(key), params=generation_param(version)
+            )
+        return object_meta(key, stored)
+
+    def check_version(self, value: str, what: str) -> str:
+        if not isinstance(value, str) or not value.isdigit() or len(value) > 20:
+            raise ConfigurationError(f"{what} must be a GCS generation (digits, as info() reports it); got {value!r}")
+        return value
+
+    async def list_versions(self, key: str) -> list[ObjectMeta]:
+        uri = self.uri(key)
+        params = {"prefix": key, "versions": "true", "maxResults": "1000"}
+        found: list[ObjectMeta] = []
+        while True:
+            with self.http.missing_bucket(uri):
+                page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
+            found += [object_meta(key, item) for item in page.get("items", ()) if item.get("name") == key]
+            if not (token := page.get("nextPageToken")):
+                break
+            params = {**params, "pageToken": str(token)}
+        return sorted(found, key=lambda meta: -int(meta.version or 0))
+
+    async def sign_url(self, key: str, *, method: str, seconds: int, version: str | None) -> str:
+        if self.emulator_host is not None and self._credentials is None and self._token is None:
+            raise ConfigurationError(
+                f"{self.uri(key)}: an emulator store has no credentials to sign with; pass service_account_info"
+            )
+        if self._signer is None:
+            # A token of the store's own is scoped to storage; signBlob gets one of its own (IAM scope).
+            self._signer = Signer(self.http.root, self.bucket, credentials=self._credentials, token=self._token,
+                                  user_project=self.http.user_project)
+        return await self._signer.sign(
+            key, method=method, seconds=seconds, generation=version, session=self.http.session, uri=self.uri(key)
         )
 
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
@@ -288,6 +325,14 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         compression: Parquet compression codec (``"snappy"``, ``"zstd"``, ..., ``"none"``).
         transfer: Part sizes, thresholds and concurrency (:class:`TransferConfig`).
         retry: Retry attempts and backoff (:class:`RetryConfig`).
+        user_project: The project billed for every request (``userProject``), needed to use a
+            requester-pays bucket.
+        token: A ``gcloud.aio.auth.Token`` of your own, used for every request instead of the
+            credentials the store would find (it is not closed with the store).
+        service_account_info: A service-account key as a dict (the parsed JSON, from a secrets
+            manager, say) instead of ``credentials_path``. Only one of ``credentials_path``,
+            ``token`` and ``service_account_info`` may be given; none is ever shown in a repr, log
+            line or error. With an emulator, the key only signs URLs.
 
     Raises:
         ConfigurationError: An invalid argument, or a credentials file that is missing or not a usable
@@ -309,13 +354,19 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
         compression: str = "snappy",
         transfer: TransferConfig | None = None,
         retry: RetryConfig | None = None,
+        user_project: str | None = None,
+        token: Any = None,
+        service_account_info: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
         check_gcs_bucket(bucket)
         _check_upload_options(upload_mode, chunk_size, kms_key_name)
         emulator = _emulator_url(emulator_host)
         endpoint_url = _endpoint_url(endpoint_url)
-        credentials, origin = _credentials_file(credentials_path)
+        credentials, origin = _credentials(credentials_path, token, service_account_info)
+        if user_project is not None and (not isinstance(user_project, str) or not user_project.strip()):
+            raise ConfigurationError("user_project must be a project id such as 'my-project', or None")
+        self.user_project = user_project
         self.bucket = bucket
         self.credentials_path = credentials_path
         self.kms_key_name = kms_key_name
@@ -331,6 +382,8 @@ class AsyncGCSPipelineStore(AsyncPipelineStore):
             chunk_size=chunk_size,
             transfer=self.transfer,
             retry_config=self.retry_config,
+            token=token,
+            user_project=user_project,
         )
 
     def __repr__(self) -> str:
@@ -380,8 +433,19 @@ def _endpoint_url(value: object) -> str | None:
     return value.rstrip("/")
 
 
-def _credentials_file(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The checked contents of the ``credentials_path`` file and how to name it (None, None: none given)."""
+def _credentials(
+    path: str | os.PathLike[str] | None, token: Any, info: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The checked credentials handed in and how to name them (None, None: none given, or a token)."""
+    given = [name for name, value in (("credentials_path", path), ("token", token), ("service_account_info", info))
+             if value is not None]
+    if len(given) > 1:
+        raise ConfigurationError(f"pass only one way to get Google credentials; got {', '.join(given)}")
+    if token is not None and not callable(getattr(token, "get", None)):
+        raise ConfigurationError("token must be a gcloud.aio.auth.Token (an object with an async get())")
+    if info is not None:
+        where = "service_account_info"
+        return _gcs_auth.check_credentials(dict(info) if isinstance(info, Mapping) else info, where), where
     if path is None:
         return None, None
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):

@@ -176,12 +176,16 @@ class BucketClient:
         transfer: Connection pool size and the timeouts every request's deadline is built from.
         kms_key_name: The Cloud KMS key every new object is encrypted with, or None.
         authenticate: False for an emulator: no token is fetched or sent.
+        user_project: The project billed for every request (``userProject``), for requester-pays buckets.
     """
 
     def __init__(
-        self, bucket: str, *, root: str, transfer: TransferConfig, kms_key_name: str | None, authenticate: bool
+        self, bucket: str, *, root: str, transfer: TransferConfig, kms_key_name: str | None, authenticate: bool,
+        user_project: str | None = None,
     ) -> None:
         self.bucket = bucket
+        self.root = root
+        self.user_project = user_project
         self.transfer = transfer
         self.kms_key_name = kms_key_name
         self.authenticate = authenticate
@@ -189,6 +193,7 @@ class BucketClient:
         self.upload_api = f"{root}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
         self._session: Any = None
         self._token: Any = None
+        self._own_token = True
         self._token_source = "no credentials"
 
     def __repr__(self) -> str:
@@ -202,8 +207,9 @@ class BucketClient:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def open(self, credentials: dict[str, Any] | None, source: str | None) -> None:
-        """Open the session; ``credentials`` (None: the metadata server) are described by ``source``."""
+    async def open(self, credentials: dict[str, Any] | None, source: str | None, token: Any = None) -> None:
+        """Open the session; ``credentials`` (None: the metadata server) are described by ``source``; a
+        ``token`` handed in by the caller is used instead."""
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=self.transfer.max_pool_connections)
@@ -218,12 +224,21 @@ class BucketClient:
         if hasattr(self._session, "_retry_connection"):
             self._session._retry_connection = False
         if self.authenticate:
-            self._token = _gcs_auth.make_token(credentials, self._session)
+            self._own_token = token is None
+            self._token = token if token is not None else _gcs_auth.make_token(credentials, self._session)
             self._token_source = source or "application default credentials"
+
+    @property
+    def session(self) -> Any:
+        return self._session
+
+    @property
+    def token(self) -> Any:
+        return self._token
 
     async def aclose(self) -> None:
         token, self._token = self._token, None
-        pending = getattr(token, "acquiring", None)
+        pending = getattr(token, "acquiring", None) if self._own_token else None
         if pending is not None and not pending.done():
             pending.cancel()
             with contextlib.suppress(BaseException):
@@ -266,6 +281,8 @@ class BucketClient:
         if self._session is None:
             raise RuntimeError("the GCS backend is not open")
         all_headers = {**(await self._auth(uri)), **(headers or {})}
+        if self.user_project is not None:  # requester pays: on every request, as GCS asks
+            params = {**(params or {}), "userProject": self.user_project}
         try:
             async with self._session.request(
                 method,
@@ -318,6 +335,8 @@ class BucketClient:
     def write_params(self, request: PutRequest) -> dict[str, str]:
         """Query parameters of every write of ``request``'s object: precondition and KMS key."""
         params = {} if request.overwrite else {"ifGenerationMatch": "0"}
+        if request.if_match is not None:
+            params = {"ifGenerationMatch": request.if_match}
         return {**params, **self.kms_params()}
 
     @staticmethod

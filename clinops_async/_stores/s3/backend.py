@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -15,17 +17,19 @@ from ..._exceptions import (
     BucketNotFoundError,
     StoreError,
     TransientStoreError,
+    VersionNotFoundError,
 )
-from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest
+from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest, changed_error
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
 from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
-    from collections.abc import AsyncIterator, Awaitable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
     from datetime import datetime
 
     from types_aiobotocore_s3.client import S3Client
 
+    from ..._aws import AwsAuth
     from ..._config import TransferConfig
 
 __all__ = ["S3Backend", "ServerSideEncryption"]
@@ -38,6 +42,8 @@ T = TypeVar("T")
 
 class S3Backend(Backend):
     scheme = "s3"
+    supports_versions = True
+    can_sign = True
 
     def __init__(
         self,
@@ -50,8 +56,12 @@ class S3Backend(Backend):
         sse: ServerSideEncryption | None,
         sse_kms_key_id: str | None,
         transfer: TransferConfig,
+        auth: AwsAuth | None = None,
+        requester_pays: bool = False,
     ) -> None:
         self.bucket = bucket
+        self.auth = auth
+        self.requester_pays = requester_pays
         self.region = region
         self.profile = profile
         self.endpoint_url = endpoint_url
@@ -89,19 +99,23 @@ class S3Backend(Backend):
             # Bodies carry their own CRC32C, so a SHA-256 of every body (botocore signs bodies over plain
             # http) would only burn CPU on the event loop.
             s3={"addressing_style": style, "payload_signing_enabled": False},
+            signature_version="s3v4",  # presigned URLs too (botocore would presign SigV2 in us-east-1)
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
         stack = AsyncExitStack()
         try:
             self._client = await open_client(
-                stack, "s3", profile=self.profile, region=self.region, endpoint_url=self.endpoint_url, config=config
+                stack, "s3", profile=self.profile, region=self.region, endpoint_url=self.endpoint_url, config=config,
+                auth=self.auth,
             )
         except BaseException as exc:
             await stack.aclose()
             raise translate(exc, f"s3://{self.bucket}", self.bucket) from None
         self._exit_stack = stack
         _no_expect_continue(self.client)
+        if self.requester_pays:
+            self.client.meta.events.register("before-parameter-build.s3", _requester_pays)
 
     async def aclose(self) -> None:
         if self._exit_stack is not None:
@@ -139,9 +153,7 @@ class S3Backend(Backend):
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
         assert request.crc32c is not None  # one request carries a whole file, whose CRC32C is known
-        args = self._put_args(request)
-        if not request.overwrite:
-            args["IfNoneMatch"] = "*"
+        args = {**self._put_args(request), **_conditions(request)}
         try:
             await self._bounded(request.uri, len(data), self.client.put_object(
                 Bucket=self.bucket, Body=BufferBody(data), ChecksumAlgorithm="CRC32C",
@@ -153,6 +165,10 @@ class S3Backend(Backend):
     @staticmethod
     def _exists_or(exc: StoreError, request: PutRequest) -> StoreError:
         code = error_code(exc.__cause__)
+        if request.if_match is not None and isinstance(exc, ArtifactNotFoundError):  # S3: 404 NoSuchKey
+            return changed_error(request, "no longer exists")
+        if request.if_match is not None and code in ("PreconditionFailed", "412"):
+            return changed_error(request, "no longer matches")
         if code in ("PreconditionFailed", "412"):
             return ArtifactExistsError(
                 f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
@@ -177,9 +193,7 @@ class S3Backend(Backend):
 
     async def complete_multipart(self, upload: MultipartUpload, parts: list[Any], crc32c: str) -> None:
         request, upload_id = upload.handle
-        args: dict[str, Any] = {}
-        if not request.overwrite:
-            args["IfNoneMatch"] = "*"
+        args: dict[str, Any] = _conditions(request)
         if upload.full_object_crc32c:
             # S3 checks the whole object against it (BadDigest otherwise) and reports it from then on.
             args.update(ChecksumCRC32C=crc32c, ChecksumType="FULL_OBJECT")
@@ -211,27 +225,33 @@ class S3Backend(Backend):
             content_type=response.get("ContentType"),
             metadata=response.get("Metadata") or {},
             server_crc32c=whole_object_crc(response),
+            version=response.get("VersionId"),
         )
 
-    async def read_first(self, key: str, length: int) -> tuple[ObjectMeta, bytes]:
+    async def read_first(self, key: str, length: int, *, version: str | None = None) -> tuple[ObjectMeta, bytes]:
         uri = self.uri(key)
+        pinned = _version_args(version)
         try:
-            response = await self._bounded(
-                uri, 0, self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-            )
+            with _version_missing(uri, version):
+                response = await self._bounded(uri, 0, self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}", **pinned
+                ))
         except StoreError as exc:
             if error_code(exc.__cause__) != "InvalidRange":
                 raise
-            response = await self._bounded(uri, 0, self.client.get_object(Bucket=self.bucket, Key=key))  # empty
+            response = await self._bounded(uri, 0, self.client.get_object(Bucket=self.bucket, Key=key, **pinned))
         total = total_size(response)
         data = await self._bounded(uri, length, read_body(response))
         if len(data) != min(total, length):
             raise TransientStoreError(f"{uri}: the response was truncated", uri=uri)
         return self._meta(key, response, total), data
 
-    async def read_into(self, key: str, start: int, buffer: memoryview, etag: str | None) -> None:
+    async def read_into(
+        self, key: str, start: int, buffer: memoryview, etag: str | None, *, version: str | None = None
+    ) -> None:
         uri = self.uri(key)
         pinned: dict[str, Any] = {"IfMatch": etag} if etag else {}
+        pinned.update(_version_args(version))
         try:
             response = await self._bounded(uri, 0, self.client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + len(buffer) - 1}", **pinned
@@ -245,11 +265,14 @@ class S3Backend(Backend):
         if filled != len(buffer):
             raise TransientStoreError(f"{uri}: a ranged read was truncated", uri=uri)
 
-    async def head(self, key: str) -> ObjectMeta:
+    async def head(self, key: str, *, version: str | None = None) -> ObjectMeta:
         try:
-            response = await self._bounded(
-                self.uri(key), 0, self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
-            )
+            with _version_missing(self.uri(key), version):
+                response = await self._bounded(self.uri(key), 0, self.client.head_object(
+                    Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **_version_args(version)
+                ))
+        except VersionNotFoundError:
+            raise
         except ArtifactNotFoundError:
             await self._check_bucket_exists(self.uri(key))
             raise
@@ -297,6 +320,76 @@ class S3Backend(Backend):
 
     async def delete(self, key: str) -> None:
         await self._bounded(self.uri(key), 0, self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    async def list_versions(self, key: str) -> list[ObjectMeta]:
+        """Every version of ``key`` (delete markers left out), each with its metadata: a listing of
+        versions carries no user metadata, so each version's HEAD gives its recorded CRC32C."""
+        paginator = self.client.get_paginator("list_object_versions")
+        uri = self.uri(key)
+        listed: list[tuple[str, bool]] = []
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=key).__aiter__()
+        while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:
+            versions = page.get("Versions", ())
+            listed += [(str(v["VersionId"]), bool(v.get("IsLatest"))) for v in versions if v["Key"] == key]
+        found: list[ObjectMeta | None] = [None] * len(listed)
+
+        async def describe(index: int, version: str, latest: bool) -> None:
+            try:  # the current "null" version (written before versioning) is the object itself
+                meta = await self.head(key, version=None if version == "null" and latest else version)
+            except VersionNotFoundError:
+                return  # deleted since it was listed
+            found[index] = dataclasses.replace(meta, version=version, is_latest=latest)
+
+        async with anyio.create_task_group() as tasks:
+            for index, (version, latest) in enumerate(listed):
+                tasks.start_soon(describe, index, version, latest)
+        metas = [meta for meta in found if meta is not None]
+        return sorted(metas, key=lambda m: (not m.is_latest, -(m.last_modified.timestamp() if m.last_modified else 0)))
+
+    async def sign_url(self, key: str, *, method: str, seconds: int, version: str | None) -> str:
+        operation = "get_object" if method == "GET" else "put_object"
+        params = {"Bucket": self.bucket, "Key": key, **_version_args(version)}
+        try:
+            return str(await self.client.generate_presigned_url(operation, Params=params, ExpiresIn=seconds))
+        except Exception as exc:
+            raise translate(exc, self.uri(key), self.bucket) from exc
+
+
+def _conditions(request: PutRequest) -> dict[str, Any]:
+    """The conditional headers of a write: create only, or replace only that ETag (S3 If-Match)."""
+    if request.if_match is not None:
+        return {"IfMatch": request.if_match}
+    return {} if request.overwrite else {"IfNoneMatch": "*"}
+
+
+def _version_args(version: str | None) -> dict[str, Any]:
+    return {"VersionId": version} if version is not None else {}
+
+
+@contextlib.contextmanager
+def _version_missing(uri: str, version: str | None) -> Iterator[None]:
+    """Inside, a missing object or a refused version id means: no such version (when one is named).
+
+    S3 answers 404 NoSuchVersion for an unknown version id and 400 InvalidArgument for a malformed one.
+    """
+    try:
+        yield
+    except StoreError as exc:
+        if version is None or isinstance(exc, BucketNotFoundError):
+            raise
+        if isinstance(exc, ArtifactNotFoundError) or error_code(exc.__cause__) in ("InvalidArgument", "400"):
+            raise VersionNotFoundError(
+                f"{uri} has no version {version!r}; list_versions() shows the versions kept", uri=uri
+            ) from exc
+        raise
+
+
+def _requester_pays(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore hook: ``RequestPayer=requester`` on every operation that takes it (a requester-pays
+    bucket refuses requests without it), presigned URLs included."""
+    shape = model.input_shape
+    if shape is not None and "RequestPayer" in shape.members:
+        params.setdefault("RequestPayer", "requester")
 
 
 def _no_expect_continue(client: Any) -> None:

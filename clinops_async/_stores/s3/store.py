@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..._aws import aws_auth
 from ..._exceptions import ConfigurationError
 from ..._retry import retry
 from ..buckets import check_s3_bucket
@@ -15,6 +16,7 @@ from ..names import list_prefix
 from .backend import S3Backend, ServerSideEncryption
 
 if TYPE_CHECKING:
+    from ..._aws import CredentialProvider
     from ..._config import RetryConfig, TransferConfig
 
 __all__ = ["AsyncS3PipelineStore", "IncompleteUpload", "ServerSideEncryption"]
@@ -48,7 +50,7 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
         prefix: Key prefix for every artifact (trailing ``/`` stripped), e.g. ``"clinops/prod"``.
         format: ``StorageFormat.PARQUET`` (default) or ``StorageFormat.CSV``.
         region: AWS region of the bucket.
-        profile: A named AWS profile; None for the default credential chain.
+        profile: A named AWS profile; None for the default credential chain (or the credentials below).
         endpoint_url: A custom endpoint (MinIO, a local server). Default: ``AWS_ENDPOINT_URL_S3`` or
             ``AWS_ENDPOINT_URL`` from the environment, else AWS. A custom endpoint uses path-style
             addressing unless ``addressing_style`` says otherwise.
@@ -58,6 +60,18 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
         compression: Parquet compression codec (``"snappy"``, ``"zstd"``, ..., ``"none"``).
         transfer: Part sizes, thresholds and concurrency (:class:`TransferConfig`).
         retry: Retry attempts and backoff (:class:`RetryConfig`).
+        requester_pays: Send ``RequestPayer=requester`` with every request (and signed URL): this
+            account pays for requests and transfer from a requester-pays bucket.
+        session: An ``aiobotocore.session.AioSession`` of your own to make the client with (its
+            credentials, config files and event hooks).
+        aws_access_key_id: Explicit credentials (from a secrets manager, say), with
+            ``aws_secret_access_key`` and, for temporary ones, ``aws_session_token``.
+        aws_secret_access_key: See ``aws_access_key_id``.
+        aws_session_token: See ``aws_access_key_id``.
+        credential_provider: An async callable returning ``{"access_key", "secret_key", "token",
+            "expiry_time"}`` (botocore's refreshable-credentials form), called again before the expiry.
+            Only one of ``profile``, ``session``, the keys and ``credential_provider`` may be given;
+            none of them ever appears in a repr, a log line or an error.
 
     Raises:
         ConfigurationError: An invalid argument (no I/O is done by the constructor).
@@ -78,6 +92,12 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
         compression: str = "snappy",
         transfer: TransferConfig | None = None,
         retry: RetryConfig | None = None,
+        requester_pays: bool = False,
+        session: Any = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        credential_provider: CredentialProvider | None = None,
     ) -> None:
         super().__init__(prefix, format, compression=compression, transfer=transfer, retry=retry)
         check_s3_bucket(bucket)
@@ -97,6 +117,8 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
             raise ConfigurationError("server_side_encryption must be 'AES256', 'aws:kms' or 'aws:kms:dsse'")
         if sse_kms_key_id is not None and server_side_encryption == "AES256":
             raise ConfigurationError("sse_kms_key_id needs server_side_encryption='aws:kms'")
+        if not isinstance(requester_pays, bool):
+            raise ConfigurationError("requester_pays must be True or False")
         self.bucket = bucket
         self.region = region
         self.profile = profile
@@ -109,6 +131,10 @@ class AsyncS3PipelineStore(AsyncPipelineStore):
             sse=server_side_encryption,
             sse_kms_key_id=sse_kms_key_id,
             transfer=self.transfer,
+            requester_pays=requester_pays,
+            auth=aws_auth(profile=profile, session=session, provider=credential_provider,
+                          access_key_id=aws_access_key_id, secret_access_key=aws_secret_access_key,
+                          session_token=aws_session_token),
         )
 
     async def list_incomplete_uploads(self, prefix: str = "") -> list[IncompleteUpload]:
