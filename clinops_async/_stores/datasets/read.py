@@ -27,7 +27,7 @@ from ..._tasks import run_limited
 from ..backend import Backend, ByteCounter, ObjectChangedError
 from ..download import Downloader
 from ..filters import check_filter, filter_columns
-from ..projection import FIRST_READ, RangedSource, column_ranges, read_footer
+from ..projection import RangedSource, column_ranges, read_footer
 from .partitions import PARTITIONS_KEY, Fragment, infer_partition_schema, parse_fragments, partition_schema_of, prune
 
 if TYPE_CHECKING:
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from ..._config import RetryConfig, TransferConfig
 
 __all__ = ["DatasetPlan", "list_dataset", "plan_dataset", "read_fragment", "read_fragments"]
+
+#: The first and the last bytes read of a fragment, before its footer is known. A fragment is a few
+#: MB of a few dozen columns, with a footer of a few KB: the 1 MiB guess of single artifacts (made
+#: for wide frames) would move a quarter of such a fragment whatever the columns asked for. A larger
+#: footer costs one more request; a fragment this small arrives whole.
+FRAGMENT_FIRST_READ = 64 << 10
+FRAGMENT_FOOTER_GUESS = 64 << 10
 
 #: Every page that carries a CRC is checked as it is decoded.
 _FORMAT = ds.ParquetFileFormat(
@@ -129,7 +136,9 @@ async def _mirror_footer(
         if not isinstance(data, bytes):
             data.close()
         return whole, None, 0
-    meta, head = await retry(retry_config, lambda: backend.read_first(key, FIRST_READ), what=f"download of {uri}")
+    meta, head = await retry(
+        retry_config, lambda: backend.read_first(key, FRAGMENT_FIRST_READ), what=f"download of {uri}"
+    )
     if meta.size <= len(head):
         counter.add(len(head))
         await downloader.verify(meta, head, uri)
@@ -139,7 +148,7 @@ async def _mirror_footer(
     view = memoryview(mirror)
     view[: len(head)] = head
     counter.add(len(head))
-    footer_start = await read_footer(source, view, len(head))
+    footer_start = await read_footer(source, view, len(head), FRAGMENT_FOOTER_GUESS)
     if footer_start is None:
         _parquet(b"", uri)  # raises, naming the file
     return mirror, source, len(head)
