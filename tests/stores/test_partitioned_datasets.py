@@ -23,6 +23,7 @@ from clinops_async import (
     ConfigurationError,
     SerializationError,
     StorageFormat,
+    StoreError,
 )
 
 if TYPE_CHECKING:
@@ -337,3 +338,14 @@ async def test_a_store_pickles_as_its_configuration(store_env: StoreEnv) -> None
     assert b"testing" not in data  # the test credentials live in the environment, never in the pickle
     async with clone:
         assert (await clone.read_dataset("d", result_type="arrow")).num_rows == table.num_rows
+
+
+async def test_a_failed_write_removes_what_it_stored_and_keeps_the_old_data(tmp_path: Path) -> None:
+    table = cohort(rows_per_partition=5, months=["2024-01"])
+    blocker = tmp_path / "d" / "site=site-b"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"a file where the write needs a directory")
+    async with AsyncLocalPipelineStore(tmp_path) as store:
+        with pytest.raises(StoreError):
+            await store.write_dataset(table, "d", partition_cols=["site", "month"], mode="overwrite")
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == ["d/site=site-b"]

@@ -125,15 +125,10 @@ class DatasetMethods:
         plan = w.plan_write(data, validate_name(name), partition_cols, self.key)
         backend = await self._ready()
         old = await self._stored_fragments(backend, root, plan, write_mode)
-        written = await w.store_fragments(
+        written = await w.store_fragments_or_none(
             plan, lambda rows, fragment: self.upload(rows, fragment, overwrite=False), self.uri,
-            limit=limit, progress=progress,
+            backend=backend, key=self.key, retry_config=self.retry_config, limit=limit, progress=progress,
         )
-        if not written.ok:
-            await w.remove(backend, [self.key(o.name) for o in written.succeeded], self.retry_config, limit)
-            error = written.failed[0].error
-            assert error is not None
-            raise error
         await w.remove(backend, w.superseded(old, plan, root, write_mode, self.prefix), self.retry_config, limit)
         return [o.uri for o in written]
 

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import anyio
 import pandas as pd
 import pyarrow as pa
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from ..._config import RetryConfig
     from ..backend import Backend
 
-__all__ = ["WriteMode", "WritePlan", "check_mode", "plan_write", "remove", "store_fragments"]
+__all__ = ["WriteMode", "WritePlan", "check_mode", "plan_write", "remove", "store_fragments", "store_fragments_or_none"]
 
 logger = logging.getLogger("clinops_async")
 
@@ -128,6 +129,27 @@ async def store_fragments(
             yield BulkItem(name, uri_of(name), action(rows, name))
 
     return await run_bulk(items(), limit=limit, total=len(plan.fragments), progress=progress)
+
+
+async def store_fragments_or_none(
+    plan: WritePlan, upload: Callable[[pa.Table, str], Awaitable[str]], uri_of: Callable[[str], str], *,
+    backend: Backend, key: Callable[[str], str], retry_config: RetryConfig, limit: int,
+    progress: ProgressCallback | None,
+) -> BulkResult[str]:
+    """Every fragment stored, or (on a failure or a cancellation) none: those stored are removed
+    and the first failure is raised."""
+    try:
+        written = await store_fragments(plan, upload, uri_of, limit=limit, progress=progress)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await remove(backend, [key(name) for name, _ in plan.fragments], retry_config, limit)
+        raise
+    if not written.ok:
+        await remove(backend, [key(o.name) for o in written.succeeded], retry_config, limit)
+        error = written.failed[0].error
+        assert error is not None
+        raise error
+    return written
 
 
 async def remove(backend: Backend, keys: list[str], retry_config: RetryConfig, limit: int) -> None:
