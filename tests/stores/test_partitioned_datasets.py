@@ -21,6 +21,7 @@ from clinops_async import (
     ArtifactNotFoundError,
     AsyncLocalPipelineStore,
     ConfigurationError,
+    LocalPipelineStore,
     SerializationError,
     StorageFormat,
     StoreError,
@@ -349,3 +350,31 @@ async def test_a_failed_write_removes_what_it_stored_and_keeps_the_old_data(tmp_
         with pytest.raises(StoreError):
             await store.write_dataset(table, "d", partition_cols=["site", "month"], mode="overwrite")
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == ["d/site=site-b"]
+
+
+async def test_pandas_and_polars_data_are_written_as_datasets(store_env: StoreEnv) -> None:
+    table = cohort(rows_per_partition=10, months=MONTHS[:2])
+    frame = table.to_pandas()
+    async with store_env.make() as store:
+        await store.write_dataset(frame.set_index("subject_id"), "from_pandas", partition_cols=["site"])
+        await store.write_dataset(pl.DataFrame(table), "from_polars", partition_cols=["month", "site"])
+        from_pandas = await store.read_dataset("from_pandas", filters=[("site", "!=", "site-a")])
+        from_polars = await store.read_dataset("from_polars", result_type="polars")
+    assert "subject_id" not in from_pandas.columns  # the index is not stored
+    assert len(from_pandas) == 40 and from_pandas["age"].dtype == np.int16
+    assert from_polars.select(table.column_names).sort(["site", "month", "subject_id"]).equals(
+        pl.DataFrame(sort(table))
+    )
+
+
+def test_the_blocking_store_mirrors_the_dataset_methods(tmp_path: Path) -> None:
+    table = cohort(rows_per_partition=10, months=MONTHS[:2])
+    with LocalPipelineStore(tmp_path) as store:
+        assert len(store.write_dataset(table, "d", partition_cols=["site", "month"])) == 6
+        store.write_dataset(table, "d", partition_cols=["site", "month"], mode="append")
+        assert store.dataset_exists("d")
+        assert store.read_dataset("d", columns=["age"], result_type="arrow").num_rows == 120
+        assert [len(b) for b in store.iter_dataset_batches("d", filters=[("site", "=", "site-a")])] == [10] * 4
+        assert store.to_dask("d").npartitions == 12  # two fragments per partition
+        store.delete_dataset("d")
+        assert not store.dataset_exists("d")
