@@ -6,6 +6,7 @@ import pickle
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -80,3 +81,13 @@ def test_to_dask_on_the_threaded_scheduler_and_the_pickled_store(facade: Pipelin
     assert len(computed) == 40 and set(computed["site"]) == {"site-c"}
     clone = pickle.loads(pickle.dumps(facade.async_store))
     assert repr(clone) == repr(facade.async_store)
+
+
+def test_to_dask_over_one_artifact_has_a_partition_per_surviving_row_group(facade: PipelineStoreFacade) -> None:
+    table = pa.table({"t": pa.array(range(4000), pa.int64()), "hr": [float(i % 90) for i in range(4000)]})
+    facade.upload(pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=1000)), "icu")
+    frame = facade.to_dask("icu", columns=["hr"], filters=[("t", ">=", 2500)])
+    assert frame.npartitions == 2  # row groups 2 and 3 of 4
+    computed = frame.compute(scheduler="threads")
+    assert list(computed.columns) == ["hr"] and len(computed) == 1500
+    assert len(facade.to_dask("icu").compute(scheduler="threads")) == 4000

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ..._config import RetryConfig, TransferConfig
 
-__all__ = ["DatasetPlan", "list_dataset", "plan_dataset", "read_fragment", "read_fragments"]
+__all__ = ["DatasetPlan", "list_dataset", "plan_artifact", "plan_dataset", "read_fragment", "read_fragments"]
 
 #: The first and the last bytes read of a fragment, before its footer is known. A fragment is a few
 #: MB of a few dozen columns, with a footer of a few KB: the 1 MiB guess of single artifacts (made
@@ -156,19 +156,21 @@ async def _mirror_footer(
 
 async def read_fragment(
     backend: Backend, fragment: Fragment, partition: pc.Expression, plan: DatasetPlan,
-    transfer: TransferConfig, retry_config: RetryConfig, counter: ByteCounter,
+    transfer: TransferConfig, retry_config: RetryConfig, counter: ByteCounter, only: list[int] | None = None,
 ) -> pa.Table:
     """The rows of one fragment that the plan's filter keeps, of the plan's columns (partition ones included).
 
     ``counter`` is told the fragment's bytes once they have all arrived (fragments are read at once,
-    each with its own count)."""
+    each with its own count). ``only``: of these row groups only (all when None)."""
     uri = backend.uri(fragment.key)
     moved = ByteCounter(None)
     try:
         mirror, source, have = await _mirror_footer(backend, fragment.key, transfer, retry_config, moved)
-        row_groups = None
+        row_groups = only
         if source is not None:
-            row_groups, ranges = await anyio.to_thread.run_sync(lambda: _plan_fragment(mirror, partition, plan, uri))
+            row_groups, ranges = await anyio.to_thread.run_sync(
+                lambda: _plan_fragment(mirror, partition, plan, uri, only)
+            )
             await source.fill_ranges(memoryview(mirror), ranges, have=have)
     except ObjectChangedError:
         message = f"{uri} was replaced while it was being read; read the dataset again"
@@ -178,7 +180,7 @@ async def read_fragment(
 
 
 def _plan_fragment(
-    mirror: mmap.mmap | bytes, partition: pc.Expression, plan: DatasetPlan, uri: str
+    mirror: mmap.mmap | bytes, partition: pc.Expression, plan: DatasetPlan, uri: str, only: list[int] | None = None
 ) -> tuple[list[int], list[tuple[int, int]]]:
     """The row groups of the fragment the filter may keep rows of, and the byte ranges to fetch."""
     parquet = _parquet(mirror, uri)
@@ -193,7 +195,38 @@ def _plan_fragment(
             raise SerializationError(f"{uri} does not fit the dataset's schema: {exc}") from None
     else:
         row_groups = list(range(parquet.metadata.num_row_groups))
+    if only is not None:
+        row_groups = [rg for rg in row_groups if rg in only]
     return row_groups, column_ranges(parquet.metadata, wanted, row_groups)
+
+
+async def plan_artifact(
+    backend: Backend, key: str, columns: list[str] | None, expression: pc.Expression | None,
+    transfer: TransferConfig, retry_config: RetryConfig,
+) -> tuple[DatasetPlan, list[int]]:
+    """One Parquet artifact read as a dataset of one fragment, and the row groups the filter may
+    keep rows of (from its footer).
+
+    Raises:
+        ConfigurationError: A column or the filter does not fit the artifact.
+        SerializationError: The artifact is not readable Parquet.
+    """
+    uri = backend.uri(key)
+    fragment = Fragment(key, key.rpartition("/")[2], ())
+    mirror, _, _ = await _mirror_footer(backend, key, transfer, retry_config, ByteCounter(None))
+
+    def plan_sync() -> tuple[DatasetPlan, list[int]]:
+        schema = _parquet(mirror, uri).schema_arrow
+        missing = [c for c in columns or () if c not in schema.names]
+        if missing:
+            raise ConfigurationError(f"columns {missing} are not in {uri}; its columns: {schema.names}")
+        if expression is not None:
+            check_filter(expression, schema, uri)
+        cols = list(schema.names if columns is None else columns)
+        plan = DatasetPlan(uri, schema, [], [(fragment, ds.scalar(True))], cols, expression, False)
+        return plan, _plan_fragment(mirror, ds.scalar(True), plan, uri)[0]
+
+    return await anyio.to_thread.run_sync(plan_sync)
 
 
 def _decode(

@@ -19,7 +19,7 @@ from ..filters import Filters, to_expression
 from ..names import validate_name
 from . import write as w
 from .partitions import parse_fragments
-from .read import DatasetPlan, list_dataset, plan_dataset, read_fragment, read_fragments
+from .read import DatasetPlan, list_dataset, plan_artifact, plan_dataset, read_fragment, read_fragments
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Sequence
@@ -50,6 +50,7 @@ class DatasetMethods:
 
         async def _ready(self) -> Backend: ...
         async def upload(self, df: Any, name: str, *, overwrite: bool = ..., progress: Any = ...) -> str: ...
+        async def exists(self, name: str) -> bool: ...
         def key(self, name: str) -> str: ...
         def uri(self, name: str) -> str: ...
 
@@ -269,7 +270,9 @@ class DatasetMethods:
     ) -> Any:
         """A ``dask.dataframe`` over dataset ``name``, one partition per fragment the filter may keep rows of.
 
-        The dataset is listed and pruned here; each partition is read in its worker by a copy of
+        When no dataset is stored under ``name`` but a Parquet artifact is, the frame has one
+        partition per row group of the artifact that the filter may keep rows of. The dataset
+        (or the artifact's footer) is read and pruned here; each partition is read in its worker by a copy of
         this store rebuilt from its configuration (a store pickles as its arguments, never its
         connections or credentials), with the same pruning and projection as ``read_dataset``.
         Needs the ``dask`` extra.
@@ -280,8 +283,15 @@ class DatasetMethods:
         """
         from .dask import dask_frame
 
-        plan = await self._dataset_plan(name, columns, filters)
-        return dask_frame(self, plan)
+        self._dataset_root(name)
+        if not await self.dataset_exists(name) and await self.exists(name):
+            cols, expression = _check_columns(columns), to_expression(filters)
+            backend = await self._ready()
+            plan, row_groups = await plan_artifact(
+                backend, self.key(name), cols, expression, self.transfer, self.retry_config
+            )
+            return dask_frame(self, plan, row_groups)
+        return dask_frame(self, await self._dataset_plan(name, columns, filters))
 
 
 def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
