@@ -100,7 +100,8 @@ async def plan_dataset(
     if expression is not None:
         check_filter(expression, schema, uri)
     partition_cols = partitions.names
-    kept = prune(fragments, pa.schema([schema.field(c) for c in partition_cols]), schema, expression, uri)
+    partition_schema = pa.schema([schema.field(c) for c in partition_cols])
+    kept = await anyio.to_thread.run_sync(lambda: prune(fragments, partition_schema, schema, expression, uri))
     return DatasetPlan(uri, schema, partition_cols, kept, list(schema.names if columns is None else columns),
                        expression, recorded is not None)
 

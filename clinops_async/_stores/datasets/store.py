@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pyarrow as pa
 
 from ..._exceptions import ArtifactNotFoundError, ConfigurationError
@@ -123,7 +124,8 @@ class DatasetMethods:
         write_mode = w.check_mode(mode)
         limit = self.transfer.bulk_concurrency if concurrency is None else concurrency
         w.check_concurrency(limit, concurrency)
-        plan = w.plan_write(data, validate_name(name), partition_cols, self.key)
+        # Splitting a large table is CPU work: off the event loop, like encoding.
+        plan = await anyio.to_thread.run_sync(lambda: w.plan_write(data, validate_name(name), partition_cols, self.key))
         backend = await self._ready()
         old = await self._stored_fragments(backend, root, plan, write_mode)
         written = await w.store_fragments_or_none(
