@@ -38,11 +38,11 @@ if TYPE_CHECKING:
 __all__ = ["DatasetPlan", "list_dataset", "plan_artifact", "plan_dataset", "read_fragment", "read_fragments"]
 
 #: The first and the last bytes read of a fragment, before its footer is known. A fragment is a few
-#: MB of a few dozen columns, with a footer of a few KB: the 1 MiB guess of single artifacts (made
-#: for wide frames) would move a quarter of such a fragment whatever the columns asked for. A larger
-#: footer costs one more request; a fragment this small arrives whole.
-FRAGMENT_FIRST_READ = 64 << 10
-FRAGMENT_FOOTER_GUESS = 64 << 10
+#: hundred KB to a few MB of a few dozen columns, with a footer of a few KB: the 1 MiB guess of
+#: single artifacts (made for wide frames) would move a quarter of such a fragment whatever the
+#: columns asked for. A larger footer costs one more request; a fragment this small arrives whole.
+FRAGMENT_FIRST_READ = 16 << 10
+FRAGMENT_FOOTER_GUESS = 16 << 10
 
 #: Every page that carries a CRC is checked as it is decoded.
 _FORMAT = ds.ParquetFileFormat(
