@@ -378,3 +378,17 @@ def test_the_blocking_store_mirrors_the_dataset_methods(tmp_path: Path) -> None:
         assert store.to_dask("d").npartitions == 12  # two fragments per partition
         store.delete_dataset("d")
         assert not store.dataset_exists("d")
+
+
+async def test_an_overwrite_replaces_every_file_another_tool_left(store_env: StoreEnv) -> None:
+    table = cohort(rows_per_partition=5, months=["2024-01"])
+    buffer = io.BytesIO()
+    pq.write_table(table.drop_columns(["site", "month"]), buffer)
+    store_env.put_bytes("d/site=old/part-0.parquet", buffer.getvalue())
+    store_env.put_bytes("d/_SUCCESS", b"")
+    async with store_env.make() as store:
+        assert (await store.read_dataset("d", result_type="arrow")).num_rows == table.num_rows
+        await store.write_dataset(table, "d", partition_cols=["site"], mode="overwrite")
+        back = await store.read_dataset("d", result_type="arrow")
+    assert set(back.column("site").to_pylist()) == set(SITES)
+    assert not [k for k in store_env.keys() if "site=old" in k or k.endswith("_SUCCESS")]

@@ -127,16 +127,20 @@ class DatasetMethods:
         # Splitting a large table is CPU work: off the event loop, like encoding.
         plan = await anyio.to_thread.run_sync(lambda: w.plan_write(data, validate_name(name), partition_cols, self.key))
         backend = await self._ready()
-        old = await self._stored_fragments(backend, root, plan, write_mode)
+        old, existing = await self._stored_fragments(backend, root, plan, write_mode)
         written = await w.store_fragments_or_none(
             plan, lambda rows, fragment: self.upload(rows, fragment, overwrite=False), self.uri,
             backend=backend, key=self.key, retry_config=self.retry_config, limit=limit, progress=progress,
         )
-        await w.remove(backend, w.superseded(old, plan, root, write_mode, self.prefix), self.retry_config, limit)
+        removed = w.superseded(old, existing, plan, root, write_mode, self.prefix)
+        await w.remove(backend, removed, self.retry_config, limit)
         return [o.uri for o in written]
 
-    async def _stored_fragments(self, backend: Backend, root: str, plan: w.WritePlan, mode: w.WriteMode) -> list[Any]:
-        """The files of the dataset as stored; an error when the mode or the schema forbids the write."""
+    async def _stored_fragments(
+        self, backend: Backend, root: str, plan: w.WritePlan, mode: w.WriteMode
+    ) -> tuple[list[Any], list[str]]:
+        """The fragments and every key of the dataset as stored; an error when the mode or the
+        schema forbids the write."""
         uri = backend.uri(root)
         existing = await list_dataset(backend, root, self.retry_config)
         w.refuse_existing(mode, existing, uri)
@@ -144,7 +148,7 @@ class DatasetMethods:
         if mode in ("append", "overwrite_partitions") and old:
             stored = await plan_dataset(backend, root, None, None, self.transfer, self.retry_config)
             w.check_compatible(plan, stored.schema, stored.partition_cols, stored.typed, uri)
-        return old
+        return old, existing
 
     async def _dataset_plan(self, name: str, columns: Sequence[str] | None, filters: Filters | None) -> DatasetPlan:
         root = self._dataset_root(name)

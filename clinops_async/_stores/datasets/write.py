@@ -161,11 +161,14 @@ async def remove(backend: Backend, keys: list[str], retry_config: RetryConfig, l
     await run_limited(limit, [job(key) for key in keys])
 
 
-def superseded(old: list[Fragment], plan: WritePlan, root: str, mode: WriteMode, prefix: str) -> list[str]:
-    """The keys an overwrite removes once the new fragments are stored: every old data file
-    (``overwrite``), or those in the partitions the write touched (``overwrite_partitions``)."""
+def superseded(
+    old: list[Fragment], existing: list[str], plan: WritePlan, root: str, mode: WriteMode, prefix: str
+) -> list[str]:
+    """The keys an overwrite removes once the new fragments are stored: every file that was there
+    (``overwrite``: other tools' ``_SUCCESS`` and ``_common_metadata`` too, which would describe data
+    that is gone), or the fragments in the partitions the write touched (``overwrite_partitions``)."""
     if mode == "overwrite":
-        return [f.key for f in old]
+        return list(existing)
     if mode != "overwrite_partitions":
         return []
     base = root[len(prefix) + 1 :] if prefix else root
