@@ -166,7 +166,7 @@ class DatasetMethods:
         result_type: ResultKind = "pandas",
         progress: ByteProgress | None = None,
     ) -> Any:
-        """Read a hive-partitioned Parquet dataset (ours, or one pyarrow, polars, Spark or DuckDB wrote).
+        """Read a hive-partitioned Parquet dataset (ours, or one another tool wrote: pyarrow, polars, ...).
 
         Partitions are pruned by their paths, row groups by their statistics, and of the rest only
         the chunks of the needed columns move, fragments read concurrently. Partition columns come
@@ -179,7 +179,8 @@ class DatasetMethods:
             filters: Only the rows this keeps, as for ``download``: DNF tuples or a
                 ``pyarrow.compute`` expression, on any columns, partition columns included.
             result_type: ``"pandas"`` (default), ``"arrow"`` or ``"polars"``.
-            progress: Called as ``progress(bytes_received, bytes_total)`` as bytes arrive.
+            progress: Called as ``progress(bytes_received, bytes_total)`` each time a fragment's
+                bytes have all arrived.
 
         Returns:
             The rows, fragment after fragment in the order of their paths.
