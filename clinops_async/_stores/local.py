@@ -15,7 +15,7 @@ import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -322,6 +322,11 @@ class AsyncLocalPipelineStore(AsyncPipelineStore):
             raise ConfigurationError("file_mode must be permission bits such as 0o600")
         self.root = Path(root).expanduser().absolute()
         self._backend = _LocalBackend(self.root, create=bool(create), file_mode=file_mode)
+
+    def _pickle_config(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        # Pickled with its absolute root, so a worker started in another directory finds the same files.
+        args, kwargs = super()._pickle_config()
+        return ((self.root, *args[1:]), kwargs) if args else (args, {**kwargs, "root": self.root})
 
     def __repr__(self) -> str:
         return f"AsyncLocalPipelineStore(root={str(self.root)!r}, prefix={self.prefix!r}, format={self.format.value!r})"

@@ -114,11 +114,11 @@ class RangedSource:
         await run_limited(self.transfer.max_concurrency, [job(start, end) for start, end in ranges])
 
 
-async def read_footer(source: RangedSource, view: memoryview, have: int) -> int | None:
+async def read_footer(source: RangedSource, view: memoryview, have: int, guess: int = FOOTER_GUESS) -> int | None:
     """Read the tail of the object into ``view`` (the first ``have`` bytes are there) up to and
-    including the footer; its start offset, or None when the object is not Parquet."""
+    including the footer, ``guess`` bytes first; its start offset, or None when the object is not Parquet."""
     size = source.meta.size
-    tail_start = max(0, size - FOOTER_GUESS)
+    tail_start = max(0, size - guess)
     await source.fill(view, tail_start, size, have=have)
     try:
         footer = _footer_length(view[-8:])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .. import _portal
 from .batches import DEFAULT_BATCH_ROWS
 from .codecs import ResultKind, StorageFormat
+from .datasets.facade import DatasetFacadeMethods
 from .gcs.backend import AsyncGCSPipelineStore, UploadMode
 from .local import AsyncLocalPipelineStore
 from .s3 import AsyncS3PipelineStore, IncompleteUpload, ServerSideEncryption
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["GCSPipelineStore", "LocalPipelineStore", "PipelineStoreFacade", "S3PipelineStore"]
 
 
-class PipelineStoreFacade(_portal.Facade):
+class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
     """The blocking API shared by every store; see the async store for each method's full text."""
 
     _async: AsyncPipelineStore
