@@ -28,6 +28,7 @@ from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
 from ..metadata import META_WRITE
 from . import auth as _gcs_auth
+from . import copy as _gcs_copy
 from . import upload as _gcs_upload
 from .http import GOOGLE_API_ROOT, BucketClient
 from .upload import CHUNK_ALIGN
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
     from ..._config import RetryConfig, TransferConfig
+    from ..backend import ByteCounter, CopyRequest
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 
@@ -231,15 +233,15 @@ class _GCSBackend(Backend):
 
     async def head(self, key: str) -> ObjectMeta:
         stored = await self.http.send_json("GET", self.http.object_url(key), uri=self.uri(key))
-        return ObjectMeta(
-            key=key,
-            size=int(stored.get("size", 0)),
-            etag=str(stored["generation"]) if "generation" in stored else None,
-            last_modified=_parse_time(stored.get("updated")),
-            content_type=stored.get("contentType"),
-            metadata=dict(stored.get("metadata") or {}),
-            server_crc32c=stored.get("crc32c"),
-        )
+        return _object_meta(key, stored)
+
+    def copy_reach(self) -> tuple[str, str]:
+        return (self.scheme, self.http.root)  # one API root serves every bucket
+
+    async def copy_object(
+        self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
+    ) -> ObjectMeta | None:
+        return _object_meta(request.key, await _gcs_copy.rewrite(self.http, request, progress, retry_config))
 
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         uri = self.uri(prefix)
@@ -256,6 +258,19 @@ class _GCSBackend(Backend):
 
     async def delete(self, key: str) -> None:
         await self.http.delete(key)
+
+
+def _object_meta(key: str, stored: Mapping[str, Any]) -> ObjectMeta:
+    """An object resource of the JSON API as the backend's ObjectMeta."""
+    return ObjectMeta(
+        key=key,
+        size=int(stored.get("size", 0)),
+        etag=str(stored["generation"]) if "generation" in stored else None,
+        last_modified=_parse_time(stored.get("updated")),
+        content_type=stored.get("contentType"),
+        metadata=dict(stored.get("metadata") or {}),
+        server_crc32c=stored.get("crc32c"),
+    )
 
 
 class AsyncGCSPipelineStore(AsyncPipelineStore):
