@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .._config import RetryConfig, TransferConfig
     from .codecs import StorageFormat
 
-__all__ = ["CopyingMixin"]
+__all__ = ["CopyingMixin", "server_side_possible"]
 
 logger = logging.getLogger("clinops_async")
 
@@ -318,6 +318,12 @@ class CopyingMixin:
                 yield BulkItem(name, self._backend.uri(src_key), copy_one(src_key, dst_key))
 
         return await run_bulk(items(), limit=limit, total=len(checked), progress=progress)
+
+
+def server_side_possible(source: CopyingMixin, target: CopyingMixin) -> bool:
+    """Whether ``source.copy(..., to=target)`` can copy on the server (same kind, service and format)."""
+    reach = source._backend.copy_reach() == target._backend.copy_reach()
+    return reach and source.format is target.format
 
 
 def _temporary(key: str) -> bool:
