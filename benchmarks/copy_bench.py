@@ -45,7 +45,9 @@ MiB = 1024 * 1024
 BUCKET = "copybench"
 DELAY = 0.010
 CONCURRENCY = 16
-CLIENTS = ["clinops copy", "clinops down+up", "s3fs", "obstore"]
+CLIENTS = ["clinops copy", "clinops copy (parts)", "clinops down+up", "s3fs", "obstore"]
+#: Copies in flight for ``clinops copy`` (``concurrency=`` of ``copy_prefix``); set by ``--copy-concurrency``.
+COPY_CONCURRENCY = {"value": CONCURRENCY}
 
 
 def free_port() -> int:
@@ -113,10 +115,12 @@ async def prepare(endpoint: str, big_mib: int, count: int) -> None:
             assert (await store.upload_many(batch)).ok
 
 
-def _store(endpoint: str) -> Any:
+def _store(endpoint: str, parts: bool) -> Any:
     from clinops_async import AsyncS3PipelineStore, TransferConfig
 
-    transfer = TransferConfig(copy_threshold=256 * MiB, copy_part_size=64 * MiB, bulk_concurrency=CONCURRENCY)
+    # "(parts)": UploadPartCopy from 256 MiB, 64 MiB parts, 8 at once; otherwise the defaults
+    # (CopyObject below 5 GiB), as the peers copy.
+    transfer = TransferConfig(copy_threshold=256 * MiB, copy_part_size=64 * MiB) if parts else TransferConfig()
     return AsyncS3PipelineStore(BUCKET, endpoint_url=endpoint, transfer=transfer)
 
 
@@ -124,7 +128,7 @@ async def open_client(client: str, endpoint: str) -> tuple[Any, Any]:
     """The client's handle, opened before the clock starts (imports, credentials, connection setup),
     and how to close it."""
     if client.startswith("clinops"):
-        store = _store(endpoint)
+        store = _store(endpoint, parts=client.endswith("(parts)"))
         await store.__aenter__()
         await store.exists("warm-up")  # opens the aiobotocore client
         return store, store.aclose
@@ -148,8 +152,8 @@ async def open_client(client: str, endpoint: str) -> tuple[Any, Any]:
 async def run_client(client: str, handle: Any, workload: str, count: int) -> None:
     dst = f"{workload}/dst-{uuid.uuid4().hex[:8]}/"
     names = ["artifact"] if workload == "big" else [f"a{i:05d}" for i in range(count)]
-    if client == "clinops copy":
-        result = await handle.copy_prefix(f"{workload}/src/", dst)
+    if client.startswith("clinops copy"):
+        result = await handle.copy_prefix(f"{workload}/src/", dst, concurrency=COPY_CONCURRENCY["value"])
         assert result.ok and len(result) == len(names), result
     elif client == "clinops down+up":
         if workload == "big":
@@ -195,8 +199,11 @@ def main() -> None:
     parser.add_argument("--rates", default="25e6,100e6", help="per-connection caps, bytes per second")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--workloads", default="big,bulk")
+    parser.add_argument("--copy-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / ".work" / "copy_bench.json")
     args = parser.parse_args()
+    COPY_CONCURRENCY["value"] = args.copy_concurrency
     from clinops_async.testing import start_seaweedfs
 
     server = start_seaweedfs()  # started without AWS_* in its environment: it then takes any key
@@ -208,7 +215,7 @@ def main() -> None:
             proxy, endpoint, control = start_proxy(server.url, rate)
             try:
                 for round_ in range(args.rounds):
-                    for workload in ("big", "bulk"):
+                    for workload in args.workloads.split(","):
                         for client in args.clients.split(","):
                             row = asyncio.run(measure(client, workload, endpoint, control, args.count))
                             row.update(client=client, workload=workload, rate_mb_s=rate / 1e6, round=round_)
