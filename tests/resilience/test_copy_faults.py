@@ -11,7 +11,7 @@ import anyio
 import pandas as pd
 import pytest
 
-from clinops_async import AsyncS3PipelineStore, TransferConfig
+from clinops_async import AsyncS3PipelineStore, IntegrityError, TransferConfig
 from clinops_async._stores.gcs.backend import AsyncGCSPipelineStore
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
@@ -139,3 +139,21 @@ async def test_a_cancelled_rewrite_leaves_nothing(gcs: GCSEnv) -> None:
             await stalled.wait()
             tg.cancel_scope.cancel()
     assert gcs.keys() == ["big.parquet"]
+
+
+@pytest.mark.parametrize("server", ["moto", "fake_gcs", "gcs_emulator"])
+async def test_a_copy_that_does_not_match_the_sources_checksum_is_removed(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    # The source's recorded CRC32C is wrong (damaged metadata): the server computes the copy's from
+    # the bytes, the two differ, and neither the copy nor a move's deletion of the source may stand.
+    url = request.getfixturevalue(server).url
+    env: S3Env | GCSEnv = S3Env(url) if server == "moto" else GCSEnv(server.replace("_", "-"), url)
+    async with env.make() as store:
+        await store.upload(wide_frame(rows=100, cols=3), "a")
+    data, metadata = env.get_bytes("a.parquet"), env.metadata("a.parquet")
+    env.put_bytes("a.parquet", data, {**metadata, "clinops-crc32c": "AAAAAA=="})
+    async with env.make() as store:
+        with pytest.raises(IntegrityError, match="the copy was removed"):
+            await store.move("a", "b")
+    assert env.keys() == ["a.parquet"] and env.get_bytes("a.parquet") == data
