@@ -34,7 +34,7 @@ from .common import (
     stderr_line,
     table,
 )
-from .objects import mv, sync
+from .move_sync import mv, sync
 from .pipeline import pipeline
 
 if TYPE_CHECKING:
