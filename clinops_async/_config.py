@@ -47,6 +47,15 @@ class TransferConfig:
             mid-upload fails the request (which is then retried on another connection) instead of
             holding it for ever. 256 KiB/s, the rate the GCS backend's deadlines allow: a 16 MiB part
             may take 64 s on top of the timeouts, far beyond any healthy link.
+        copy_threshold: Server-side copies (``copy``, ``move``) of objects of at least this many bytes
+            go as concurrent part copies (S3 UploadPartCopy, ``max_concurrency`` at once); smaller
+            ones as one request (S3 CopyObject). 5 GiB, the largest object one CopyObject may copy.
+        copy_part_size: Bytes per part of a multipart server-side copy, grown to fit 10,000 parts.
+            512 MiB: no byte passes through the client, so a part costs one request whatever its
+            size, and a 5 GiB artifact is 10 parts, all in flight at once with the defaults.
+        rewrite_bytes_per_call: GCS ``rewrite``: at most this many bytes per call (a multiple of 1 MiB),
+            or None to let GCS choose. A large copy takes several calls either way, each one
+            continuing where the last stopped.
     """
 
     multipart_threshold: int = 16 * MiB
@@ -57,10 +66,24 @@ class TransferConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     min_transfer_rate: int = 256 * 1024
+    copy_threshold: int = 5 * 1024 * MiB
+    copy_part_size: int = 512 * MiB
+    rewrite_bytes_per_call: int | None = None
 
     def __post_init__(self) -> None:
         _positive_int(self, "multipart_threshold", "part_size", "max_concurrency", "bulk_concurrency",
-                      "max_pool_connections", "min_transfer_rate")
+                      "max_pool_connections", "min_transfer_rate", "copy_threshold", "copy_part_size")
+        if self.copy_part_size < S3_MIN_PART_SIZE or self.copy_part_size > 5 * 1024 * MiB:
+            raise ConfigurationError(
+                f"TransferConfig.copy_part_size must be between 5 MiB and 5 GiB, the part sizes S3 accepts; "
+                f"got {self.copy_part_size}"
+            )
+        rewrite = self.rewrite_bytes_per_call
+        if rewrite is not None and (not isinstance(rewrite, int) or isinstance(rewrite, bool)
+                                    or rewrite < MiB or rewrite % MiB):
+            raise ConfigurationError(
+                f"TransferConfig.rewrite_bytes_per_call must be a positive multiple of 1 MiB or None; got {rewrite!r}"
+            )
         if self.part_size < S3_MIN_PART_SIZE:
             raise ConfigurationError(
                 f"TransferConfig.part_size must be at least 5 MiB ({S3_MIN_PART_SIZE} bytes), "

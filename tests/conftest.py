@@ -126,6 +126,16 @@ BACKEND_GAPS = {
     ("test_concurrent_writers_exactly_one_wins_without_overwrite", "gcs-emulator"): pytest.mark.xfail(
         strict=True, reason="gcp-storage-emulator ignores ifGenerationMatch=0, so every writer 'wins'"
     ),
+    # Server-side copies with overwrite=False: the store checks the destination first (so the
+    # shared tests hold everywhere); the copy request itself is conditional too, which these ignore.
+    ("test_the_server_holds_overwrite_false_when_a_destination_appears_after_the_check", "s3"): pytest.mark.xfail(
+        strict=True, reason="moto ignores If-None-Match on CopyObject (it honours it on CompleteMultipartUpload; "
+        "botocore's model and AWS take it on both)"
+    ),
+    ("test_the_server_holds_overwrite_false_when_a_destination_appears_after_the_check", "gcs-emulator"):
+        pytest.mark.xfail(strict=True, reason="gcp-storage-emulator ignores ifGenerationMatch=0 on rewrite"),
+    ("test_the_server_holds_overwrite_false_when_a_destination_appears_after_the_check", "fake-gcs"):
+        pytest.mark.xfail(strict=True, reason="fake-gcs-server ignores ifGenerationMatch=0 on rewrite"),
     ("test_list_artifacts_reads_every_page", "gcs-emulator"): pytest.mark.skip(
         reason="gcp-storage-emulator ignores maxResults/pageToken (one page, no nextPageToken), so there is "
         "no paging to test, and it rewrites its whole index on every write (1,050 uploads take about a "

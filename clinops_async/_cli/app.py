@@ -34,6 +34,7 @@ from .common import (
     stderr_line,
     table,
 )
+from .move_sync import mv, sync
 from .objects import presign, show_versions
 from .pipeline import pipeline
 
@@ -101,6 +102,8 @@ def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
     """Copy artifacts: local files <-> s3:// gs:// file:// URIs, or between stores.
 
     \b
+    Within one service (one S3 endpoint, GCS, local directories) and format the copy happens on
+    the server; between clouds the stored bytes move, checked by CRC32C, never decoded.
     One artifact to another URI copies it (converting Parquet <-> CSV by extension):
       clinops-async cp windows.parquet s3://bucket/features/windows.parquet
     Several artifacts (or --recursive prefixes) go into a destination ending in '/':
@@ -357,6 +360,8 @@ def cat(ctx: click.Context, uri: str, columns: str | None, output: str, as_json:
 
 
 cli.add_command(pipeline)
+cli.add_command(mv)
+cli.add_command(sync)
 cli.add_command(presign)
 
 

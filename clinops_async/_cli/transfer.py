@@ -128,6 +128,9 @@ class TransferResult:
     transfer: Transfer
     bytes: int | None = None
     error: BaseException | None = None
+    #: How it went: "server" (a server-side copy), "bytes" (the stored bytes, read and written),
+    #: "convert" (decoded and encoded in the other format), "unchanged" (``sync``: already there).
+    method: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +142,7 @@ class TransferResult:
             "destination": self.transfer.destination.uri,
             "ok": self.ok,
             "bytes": self.bytes,
+            "method": self.method,
             "error": None if self.error is None else message_for(self.error),
             "exit_code": int(ExitCode.OK if self.error is None else exit_code_for(self.error)),
         }
@@ -197,14 +201,16 @@ async def run_copies(
     overwrite: bool,
     bar: ProgressBar,
     on_done: Callable[[TransferResult], None],
+    move: bool = False,
 ) -> list[TransferResult]:
-    """Copy each artifact (download, then upload), at most ``concurrency`` at once."""
+    """Copy (or move) each artifact, at most ``concurrency`` at once: on the server when both ends are
+    in one service and format, else by its bytes, else (another format) decoded and encoded again."""
 
     def job(transfer: Transfer) -> Callable[[], Awaitable[TransferResult]]:
         async def run() -> TransferResult:
             result = TransferResult(transfer)
             try:
-                result.bytes = await _copy_one(pool, transfer, overwrite=overwrite, bar=bar)
+                result.bytes, result.method = await _copy_one(pool, transfer, overwrite=overwrite, bar=bar, move=move)
             except Exception as exc:
                 result.error = exc
             bar.advance(ok=result.ok)
@@ -217,15 +223,34 @@ async def run_copies(
     return [r for r in results if isinstance(r, TransferResult)]
 
 
-async def _copy_one(pool: StorePool, transfer: Transfer, *, overwrite: bool, bar: ProgressBar) -> int:
+async def _copy_one(
+    pool: StorePool, transfer: Transfer, *, overwrite: bool, bar: ProgressBar, move: bool
+) -> tuple[int, str]:
+    from .._stores.bytecopy import copy_bytes
+    from .._stores.copying import server_side_possible
+
     source, destination = transfer.source, transfer.destination
     reader = pool.for_artifact(source, reading=True)
     writer = pool.for_artifact(destination, reading=False)
-    frame: pd.DataFrame = await reader.download(source.name, progress=bar.track(_label(source, "read")))
     written = _Size()
-    await writer.upload(frame, destination.name, overwrite=overwrite,
-                        progress=written.wrap(bar.track(_label(destination, "write"))))
-    return written.total
+    if server_side_possible(reader, writer):
+        act = reader.move if move else reader.copy
+        await act(source.name, destination.name, to=writer, overwrite=overwrite,
+                  progress=written.wrap(bar.track(_label(destination, "copy"))))
+        return written.total, "server"
+    if source.format is destination.format:  # another cloud: the stored bytes, never a frame
+        size = await copy_bytes(reader, source.name, writer, destination.name, overwrite=overwrite,
+                                read_progress=bar.track(_label(source, "read")),
+                                write_progress=bar.track(_label(destination, "write")))
+        method = "bytes"
+    else:
+        frame: pd.DataFrame = await reader.download(source.name, progress=bar.track(_label(source, "read")))
+        await writer.upload(frame, destination.name, overwrite=overwrite,
+                            progress=written.wrap(bar.track(_label(destination, "write"))))
+        size, method = written.total, "convert"
+    if move:  # the copy is complete and verified by its CRC32C on the way in
+        await reader.delete(source.name)
+    return size, method
 
 
 @dataclass

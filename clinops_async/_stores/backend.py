@@ -7,13 +7,17 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._exceptions import ArtifactChangedError, ConfigurationError, UnsupportedOperationError
+
+if TYPE_CHECKING:
+    from .._config import RetryConfig
 
 __all__ = [
     "Backend",
     "ByteCounter",
+    "CopyRequest",
     "ByteProgress",
     "MultipartUpload",
     "ObjectChangedError",
@@ -78,6 +82,21 @@ def changed_error(request: PutRequest, what: str) -> ArtifactChangedError:
         f"{request.uri} {what}: it changed since it was read (if_match={request.if_match}); nothing was "
         "written. Read it again (info) and retry with its new ETag or generation", uri=request.uri,
     )
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """One server-side copy: the source object as its HEAD saw it, and where it goes."""
+
+    source: ObjectMeta
+    #: The source's bucket (or local root) and URI; the destination's backend issues the copy.
+    source_bucket: str
+    source_uri: str
+    key: str
+    uri: str
+    overwrite: bool
+    #: The CRC32C the copy must have (recorded with the source, or the server's full-object one).
+    crc32c: str | None
 
 
 class ObjectChangedError(Exception):
@@ -184,6 +203,20 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Delete the object (no error when it is already gone)."""
+
+    def copy_reach(self) -> tuple[str, str]:
+        """What a server-side copy can span: two backends that answer the same are one service."""
+        return (self.scheme, "")
+
+    async def copy_object(
+        self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
+    ) -> ObjectMeta | None:
+        """Copy ``request.source`` (of ``request.source_bucket``, reachable by this backend) to
+        ``request.key`` without its bytes passing through the client, honouring ``overwrite``
+        atomically where the server can, pinned to the source's version. Returns the new object's
+        metadata when the answer carries it (else None: the caller reads it). Nothing is left of a
+        failed or cancelled copy."""
+        raise NotImplementedError
 
 
 #: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.

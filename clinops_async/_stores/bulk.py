@@ -23,7 +23,8 @@ class TransferOutcome(Generic[T]):
     Attributes:
         name: The artifact name.
         uri: Its URI (empty when the name itself was invalid).
-        value: The URI (uploads) or the DataFrame (downloads) when it succeeded, else None.
+        value: The URI (uploads; the new URI for copies) or the DataFrame (downloads) when it succeeded,
+            else None.
         error: The exception when it failed, else None.
     """
 

@@ -28,6 +28,7 @@ from .buffer import ReceiveBuffer
 from .bulk import BulkItem, BulkResult, ProgressCallback, pair_label, pair_name, run_bulk
 from .checksum import crc32c_b64
 from .codecs import ResultKind, StorageFormat
+from .copying import CopyingMixin
 from .datasets.store import DatasetMethods
 from .download import Downloader
 from .filters import Filters, check_columns, to_expression
@@ -51,7 +52,7 @@ UploadData: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatchReader | pl.Dat
 logger = logging.getLogger("clinops_async")
 
 
-class AsyncPipelineStore(DatasetMethods, VersionsMixin, SigningMixin, LoopBound):
+class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMixin, LoopBound):
     """Shared implementation of the async artifact stores (S3, GCS, local)."""
 
     _backend: Backend

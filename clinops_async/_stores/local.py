@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from .._exceptions import (
     StoreError,
 )
 from .._tasks import wait_to_end
-from .backend import Backend, ObjectMeta, PutRequest, changed_error
+from .backend import Backend, ObjectChangedError, ObjectMeta, PutRequest, changed_error
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 from .metadata import META_COLUMNS, META_ROWS
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from .._config import RetryConfig, TransferConfig
+    from .backend import ByteCounter, CopyRequest
 
 __all__ = ["AsyncLocalPipelineStore"]
 
@@ -107,39 +109,95 @@ class _LocalBackend(Backend):
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            try:
-                with _directory_lock(path.parent):
-                    self._replace(tmp, path, request)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._commit(tmp, path, request.uri, overwrite=request.overwrite, put=request)
         except OSError as exc:
             raise _translate(exc, request.uri) from exc
 
     @staticmethod
-    def _replace(tmp: Path, path: Path, request: PutRequest) -> None:
-        """Move the written file into place, as ``request`` allows (under the directory's lock)."""
-        if request.if_match is not None:
-            try:
-                now = _etag(os.stat(path))
-            except FileNotFoundError:
-                raise changed_error(request, "no longer exists") from None
-            if now != request.if_match:
-                raise changed_error(request, f"is at {now}, not {request.if_match}")
-        if request.overwrite:
-            os.replace(tmp, path)
-            return
+    def _commit(tmp: Path, path: Path, uri: str, *, overwrite: bool, put: PutRequest | None = None) -> None:
+        """Give the finished temporary file its name: atomically, only if absent without ``overwrite``,
+        only over the file a write's ``if_match`` names (compared and replaced under the directory's
+        lock, which every write takes for this moment)."""
         try:
-            os.link(tmp, path)  # atomic create-if-absent
-        except FileExistsError:
-            raise ArtifactExistsError(
-                f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri
-            ) from None
+            with _directory_lock(path.parent):
+                if put is not None and put.if_match is not None:
+                    try:
+                        now = _etag(os.stat(path))
+                    except FileNotFoundError:
+                        raise changed_error(put, "no longer exists") from None
+                    if now != put.if_match:
+                        raise changed_error(put, f"is at {now}, not {put.if_match}")
+                if overwrite:
+                    os.replace(tmp, path)
+                else:
+                    try:
+                        os.link(tmp, path)  # atomic create-if-absent
+                    except FileExistsError:
+                        raise ArtifactExistsError(
+                            f"{uri} already exists; pass overwrite=True to replace it", uri=uri
+                        ) from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def copy_reach(self) -> tuple[str, str]:
+        return (self.scheme, "")  # any two directories of this machine
+
+    async def copy_object(
+        self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
+    ) -> ObjectMeta | None:
+        # Waited for to the end: a cancelled caller must not leave a link or copy running behind it.
+        await wait_to_end(anyio.to_thread.run_sync(self._copy_sync, request))
+        progress.add(request.source.size)
+        return None
+
+    def _copy_sync(self, request: CopyRequest) -> None:
+        """A hard link of the source under a temporary name (a copy across file systems), then the
+        same atomic rename as a write. Every write replaces a file by rename, never in place, so the
+        link keeps the version it was made of when the source is written again."""
+        source = _inside(Path(request.source_bucket).resolve(), request.source.key, request.source_uri)
+        path = self._path(request.key)
+        try:
+            self._check_no_conflict(path, request.uri)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f"{_TMP_MARK}{uuid.uuid4().hex}-{path.name}")
+            linked, copied_etag = True, ""
+            try:
+                os.link(source, tmp, follow_symlinks=False)  # the same inode: its identity is the source's
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                    raise
+                linked, copied_etag = False, self._copy_file(source, tmp)
+            copied = _etag(os.stat(tmp)) if linked else copied_etag
+            if request.source.etag and copied != request.source.etag:
+                os.unlink(tmp)  # the source was replaced since its HEAD: copy nothing of either
+                raise ObjectChangedError(request.source_uri)
+            self._commit(tmp, path, request.uri, overwrite=request.overwrite)
+        except OSError as exc:
+            raise _translate(exc, request.source_uri if isinstance(exc, FileNotFoundError) else request.uri) from exc
+
+    def _copy_file(self, source: Path, tmp: Path) -> str:
+        """Copy ``source`` to ``tmp``; the identity (``_etag``) of the source file that was read."""
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, self.file_mode)
+        try:
+            with open(source, "rb") as reader, os.fdopen(fd, "wb", closefd=False) as writer:
+                read = os.fstat(reader.fileno())
+                shutil.copyfileobj(reader, writer, 1 << 20)
+                writer.flush()
+                os.utime(fd, ns=(read.st_atime_ns, read.st_mtime_ns))
+                os.fsync(fd)
+            return _etag(read)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        finally:
+            os.close(fd)
 
     def _check_no_conflict(self, path: Path, uri: str) -> None:
         """Refuse a name whose file is a directory of other artifacts, or lies under another artifact.
@@ -255,6 +313,15 @@ def _directory_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _inside(root: Path, key: str, uri: str) -> Path:
+    """``root / key``, refusing a path that resolves outside ``root``."""
+    path = root / key
+    resolved = path.resolve()
+    if root not in resolved.parents:
+        raise AccessDeniedError(f"{uri} resolves outside the store root", uri=uri)
+    return path
 
 
 def _parquet_counts(path: Path) -> dict[str, str]:

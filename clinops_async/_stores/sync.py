@@ -167,8 +167,55 @@ class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
             concurrency=concurrency, progress=progress,
         )
 
+    def copy(self, src: str, dst: str, *, to: PipelineStoreFacade | None = None, overwrite: bool = True,
+             progress: ByteProgress | None = None) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.copy` (``to``: another blocking store)."""
+        return self._lease.call(self._async.copy, src, dst, to=_inner(to), overwrite=overwrite, progress=progress)
+
+    def move(self, src: str, dst: str, *, to: PipelineStoreFacade | None = None, overwrite: bool = True,
+             progress: ByteProgress | None = None) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.move`."""
+        return self._lease.call(self._async.move, src, dst, to=_inner(to), overwrite=overwrite, progress=progress)
+
+    def rename(self, src: str, dst: str, *, overwrite: bool = True, progress: ByteProgress | None = None) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.rename`."""
+        return self._lease.call(self._async.rename, src, dst, overwrite=overwrite, progress=progress)
+
+    def copy_prefix(self, src_prefix: str, dst_prefix: str, *, to: PipelineStoreFacade | None = None,
+                    overwrite: bool = True, concurrency: int | None = None,
+                    progress: ProgressCallback | None = None) -> BulkResult[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.copy_prefix`."""
+        return self._lease.call(self._async.copy_prefix, src_prefix, dst_prefix, to=_inner(to), overwrite=overwrite,
+                                concurrency=concurrency, progress=progress)
+
+    def move_prefix(self, src_prefix: str, dst_prefix: str, *, to: PipelineStoreFacade | None = None,
+                    overwrite: bool = True, concurrency: int | None = None,
+                    progress: ProgressCallback | None = None) -> BulkResult[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.move_prefix`."""
+        return self._lease.call(self._async.move_prefix, src_prefix, dst_prefix, to=_inner(to), overwrite=overwrite,
+                                concurrency=concurrency, progress=progress)
+
+    def copy_many(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]], *,
+                  to: PipelineStoreFacade | None = None, overwrite: bool = True, concurrency: int | None = None,
+                  progress: ProgressCallback | None = None) -> BulkResult[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.copy_many`."""
+        return self._lease.call(self._async.copy_many, pairs, to=_inner(to), overwrite=overwrite,
+                                concurrency=concurrency, progress=progress)
+
+    def move_many(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]], *,
+                  to: PipelineStoreFacade | None = None, overwrite: bool = True, concurrency: int | None = None,
+                  progress: ProgressCallback | None = None) -> BulkResult[str]:
+        """Blocking version of :meth:`AsyncPipelineStore.move_many`."""
+        return self._lease.call(self._async.move_many, pairs, to=_inner(to), overwrite=overwrite,
+                                concurrency=concurrency, progress=progress)
+
     def __repr__(self) -> str:
         return repr(self._async).replace("Async", "", 1)
+
+
+def _inner(store: object) -> Any:
+    """The async store behind a blocking one (the copy checks anything else)."""
+    return store._async if isinstance(store, PipelineStoreFacade) else store
 
 
 class S3PipelineStore(PipelineStoreFacade):

@@ -28,6 +28,7 @@ from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
 from ..metadata import META_WRITE
 from . import auth as _gcs_auth
+from . import copy as _gcs_copy
 from . import upload as _gcs_upload
 from .http import GOOGLE_API_ROOT, BucketClient
 from .objects import changed_on_412, generation_param, object_meta, version_missing
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from ..._config import RetryConfig, TransferConfig
+    from ..backend import ByteCounter, CopyRequest
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 
@@ -277,6 +279,14 @@ class _GCSBackend(Backend):
         return await self._signer.sign(
             key, method=method, seconds=seconds, generation=version, session=self.http.session, uri=self.uri(key)
         )
+
+    def copy_reach(self) -> tuple[str, str]:
+        return (self.scheme, self.http.root)  # one API root serves every bucket
+
+    async def copy_object(
+        self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
+    ) -> ObjectMeta | None:
+        return object_meta(request.key, await _gcs_copy.rewrite(self.http, request, progress, retry_config))
 
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         uri = self.uri(prefix)

@@ -189,6 +189,7 @@ class BucketClient:
         self.transfer = transfer
         self.kms_key_name = kms_key_name
         self.authenticate = authenticate
+        self.root = root
         self.api = f"{root}/storage/v1/b/{quote(bucket, safe='')}"
         self.upload_api = f"{root}/upload/storage/v1/b/{quote(bucket, safe='')}/o"
         self._session: Any = None
@@ -204,6 +205,11 @@ class BucketClient:
 
     def object_url(self, key: str) -> str:
         return f"{self.api}/o/{quote(key, safe='')}"
+
+    def rewrite_url(self, source_bucket: str, source_key: str, key: str) -> str:
+        """The ``rewrite`` of ``source_bucket``'s object ``source_key`` into ``key`` of this bucket."""
+        source = f"{self.root}/storage/v1/b/{quote(source_bucket, safe='')}/o/{quote(source_key, safe='')}"
+        return f"{source}/rewriteTo/b/{quote(self.bucket, safe='')}/o/{quote(key, safe='')}"
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

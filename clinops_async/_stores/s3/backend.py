@@ -20,6 +20,7 @@ from ..._exceptions import (
     VersionNotFoundError,
 )
 from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest, changed_error
+from . import copy as _copy
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
 from .errors import error_code, translate
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:  # the stubs are a development dependency
     from types_aiobotocore_s3.client import S3Client
 
     from ..._aws import AwsAuth
-    from ..._config import TransferConfig
+    from ..._config import RetryConfig, TransferConfig
+    from ..backend import ByteCounter, CopyRequest
 
 __all__ = ["S3Backend", "ServerSideEncryption"]
 
@@ -142,14 +144,28 @@ class S3Backend(Backend):
             uri=uri,
         )
 
+    bounded = _bounded
+
+    def encryption_args(self) -> dict[str, Any]:
+        """The server-side encryption every new object of this store asks for."""
+        if not self.sse:
+            return {}
+        key = {"SSEKMSKeyId": self.sse_kms_key_id} if self.sse_kms_key_id else {}
+        return {"ServerSideEncryption": self.sse, **key}
+
     def _put_args(self, request: PutRequest) -> dict[str, Any]:
-        args: dict[str, Any] = {"Key": request.key, "ContentType": request.content_type,
-                                "Metadata": dict(request.metadata)}
-        if self.sse:
-            args["ServerSideEncryption"] = self.sse
-            if self.sse_kms_key_id:
-                args["SSEKMSKeyId"] = self.sse_kms_key_id
-        return args
+        return {"Key": request.key, "ContentType": request.content_type, "Metadata": dict(request.metadata),
+                **self.encryption_args()}
+
+    def copy_reach(self) -> tuple[str, str]:
+        # One endpoint serves every bucket: a copy spans buckets of one endpoint, never two endpoints.
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return (self.scheme, endpoint or "aws")
+
+    async def copy_object(
+        self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
+    ) -> ObjectMeta | None:
+        return await _copy.copy_object(self, request, progress, retry_config)
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
         assert request.crc32c is not None  # one request carries a whole file, whose CRC32C is known
