@@ -288,7 +288,8 @@ class Choice(State):
         choices: The rules, in order (build them with :meth:`when`).
         default: Where to go when no rule holds (:meth:`otherwise`); without it, the execution
             fails with ``States.NoChoiceMatched``.
-        input_path, output_path: JSONPath data fields; ``output`` the JSONata one.
+        input_path: JSONPath data field (``InputPath``).
+        output_path: JSONPath data field (``OutputPath``); ``output`` is the JSONata one.
     """
 
     type_name: ClassVar[str] = "Choice"

@@ -159,9 +159,12 @@ class Map(DataFlow):
         item_processor: The states run per item, with their ``ProcessorConfig``.
         items_path: The items' path in the input (JSONPath); ``items`` their JSONata expression.
         item_selector: Each item's input (``ItemSelector``).
-        item_reader, item_batcher, result_writer: Distributed only (see their classes).
+        item_reader: Distributed only (see :class:`ItemReader`).
+        item_batcher: Distributed only (see :class:`ItemBatcher`).
+        result_writer: Distributed only (see :class:`ResultWriter`).
         max_concurrency: Items at once (0: as many as allowed); or ``max_concurrency_path``.
-        tolerated_failure_percentage, tolerated_failure_count: Distributed only; or their ``_path``.
+        tolerated_failure_percentage: Distributed only; or ``tolerated_failure_percentage_path``.
+        tolerated_failure_count: Distributed only; or ``tolerated_failure_count_path``.
         label: Distributed only: a label for the child executions.
         iterator: The older name of ``item_processor`` (``Iterator``), kept when loaded.
     """

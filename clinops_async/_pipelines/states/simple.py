@@ -47,7 +47,10 @@ class Pass(Transition):
     Args:
         name: The state name.
         result: A fixed value (``Result``).
-        input_path, parameters, result_path, output_path: JSONPath data fields.
+        input_path: JSONPath data field (``InputPath``).
+        parameters: JSONPath data field (``Parameters``).
+        result_path: JSONPath data field (``ResultPath``).
+        output_path: JSONPath data field (``OutputPath``).
         output: The state's output (JSONata).
     """
 
