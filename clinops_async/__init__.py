@@ -21,6 +21,7 @@ from ._exceptions import (
     PipelineAccessDeniedError,
     PipelineError,
     PipelineNotDeployedError,
+    SchemaMismatchError,
     SerializationError,
     StoreError,
     TransientStoreError,
@@ -45,6 +46,7 @@ if _TYPE_CHECKING:
     from ._stores.codecs import StorageFormat
     from ._stores.core import ArtifactInfo, AsyncPipelineStore
     from ._stores.gcs.backend import AsyncGCSPipelineStore
+    from ._stores.listing import ArtifactEntry
     from ._stores.local import AsyncLocalPipelineStore
     from ._stores.open import open_store
     from ._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
@@ -54,6 +56,7 @@ from ._version import __version__
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactEntry",
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
@@ -89,6 +92,7 @@ __all__ = [
     "RetryConfig",
     "S3PipelineStore",
     "S3Prefix",
+    "SchemaMismatchError",
     "SerializationError",
     "StepFunctionsPipeline",
     "StorageFormat",
@@ -104,6 +108,7 @@ __all__ = [
 #: Where each name of the API lives. They load on first use (PEP 562), so `import clinops_async`
 #: and the command line start without pandas, pyarrow or the cloud SDKs.
 _LAZY = {
+    "ArtifactEntry": "._stores.listing",
     "ArtifactInfo": "._stores.core",
     "AsyncGCSPipelineStore": "._stores.gcs.backend",
     "AsyncLocalPipelineStore": "._stores.local",

@@ -33,6 +33,7 @@ from .filters import Filters, to_expression
 from .metadata import ArtifactInfo, artifact_info
 from .names import list_prefix, name_from_key, object_key, validate_prefix
 from .streamed import NoFullObjectChecksum, StreamedUpload
+from .streaming import StreamingMethods
 from .upload import Uploader, put_request
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ UploadData: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatchReader | pl.Dat
 logger = logging.getLogger("clinops_async")
 
 
-class AsyncPipelineStore(LoopBound):
+class AsyncPipelineStore(LoopBound, StreamingMethods):
     """Shared implementation of the async artifact stores (S3, GCS, local)."""
 
     _backend: Backend

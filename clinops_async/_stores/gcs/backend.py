@@ -22,7 +22,7 @@ from ..._exceptions import (
     IntegrityError,
     TransientStoreError,
 )
-from ..backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ..backend import Backend, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest
 from ..buckets import check_gcs_bucket
 from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
@@ -33,7 +33,7 @@ from .http import GOOGLE_API_ROOT, BucketClient
 from .upload import CHUNK_ALIGN
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import Mapping
 
     from ..._config import RetryConfig, TransferConfig
 
@@ -241,18 +241,21 @@ class _GCSBackend(Backend):
             server_crc32c=stored.get("crc32c"),
         )
 
-    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
         uri = self.uri(prefix)
-        params = {"prefix": prefix, "maxResults": "1000", "fields": "items(name),nextPageToken"}
-        while True:
-            with self.http.missing_bucket(uri):
-                page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
-            for item in page.get("items", ()):
-                yield str(item["name"])
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            params = {**params, "pageToken": str(token)}
+        params = {"prefix": prefix, "maxResults": str(self.list_page_size),
+                  "fields": "items(name,size,updated,generation,crc32c),nextPageToken"}
+        if token:
+            params["pageToken"] = token
+        with self.http.missing_bucket(uri):
+            page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
+        objects = [
+            ObjectMeta(key=str(item["name"]), size=int(item.get("size", 0)),
+                       etag=str(item["generation"]) if "generation" in item else None,
+                       last_modified=_parse_time(item.get("updated")), server_crc32c=item.get("crc32c"))
+            for item in page.get("items", ())
+        ]
+        return ObjectPage(objects, str(page["nextPageToken"]) if page.get("nextPageToken") else None)
 
     async def delete(self, key: str) -> None:
         await self.http.delete(key)
