@@ -16,17 +16,22 @@ import pytest
 from clinops_async import (
     ArtifactEntry,
     ArtifactExistsError,
+    AsyncS3PipelineStore,
     ConfigurationError,
     SchemaMismatchError,
     SerializationError,
     StorageFormat,
     TransferConfig,
 )
+from clinops_async._stores.checksum import crc32c_b64
+from tests.support.fault_proxy import FaultProxy
+from tests.support.store_envs import S3Env
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
+    from tests.support.servers import Server
     from tests.support.store_envs import StoreEnv
 
 MiB = 1 << 20
@@ -249,3 +254,19 @@ async def test_iter_artifacts_refuses_a_bad_prefix_at_the_call(tmp_path: Path) -
     store = AsyncLocalPipelineStore(tmp_path / "never", create=False)
     with pytest.raises(ConfigurationError):
         store.iter_artifacts("../up")
+
+
+async def test_an_s3_server_without_full_object_checksums_gets_the_spooled_file(moto: Server, spool_dir: Path) -> None:
+    # The probe's CreateMultipartUpload answer loses its ChecksumType, as from a server that ignores it:
+    # the probe is aborted before the stream is read, and the stream is spooled and sent with its CRC32C.
+    s3 = S3Env(moto.url)
+    frames = [noisy_batch(i) for i in range(12)]
+    with FaultProxy(moto.url) as proxy:
+        proxy.add("strip_headers", lambda r: r.method == "POST" and "uploads" in r.query, times=10,
+                  headers={"x-amz-checksum-type": ""})
+        async with AsyncS3PipelineStore(s3.bucket, endpoint_url=proxy.url, transfer=SMALL_PARTS) as store:
+            await store.upload_batches(iter(frames), "spooled")
+            out = await store.download("spooled")
+    pd.testing.assert_frame_equal(out, pd.concat(frames, ignore_index=True))
+    assert s3.metadata("spooled.parquet")["clinops-crc32c"] == crc32c_b64(s3.get_bytes("spooled.parquet"))
+    assert_nothing_left(s3, spool_dir, ["spooled.parquet"])
