@@ -14,11 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..._exceptions import ConfigurationError, SchemaMismatchError, SerializationError
+from .frames import _DISTINCT_SHARE as DISTINCT_SHARE
+from .frames import _SAMPLE_ROWS as SAMPLE_ROWS
 from .frames import FRAME_META_KEY, check_frame, describe_failure, with_extra_metadata
 from .parquet_read import index_columns
 from .tables import is_polars_frame, to_arrow_input
@@ -208,7 +211,7 @@ def _write_all(
         table = conversion.table(item)
         del item
         if not writers:
-            writers.append(_writer(sink, table.schema, compression))
+            writers.append(_writer(sink, table.schema, compression, _dictionary_columns(table)))
         pending.append(table)
         held += table.nbytes
         rows += table.num_rows
@@ -224,11 +227,27 @@ def _write_all(
     return rows
 
 
-def _writer(sink: _GuardedSink, schema: pa.Schema, compression: str) -> pq.ParquetWriter:
+def _writer(
+    sink: _GuardedSink, schema: pa.Schema, compression: str, dictionary: bool | list[str] = True
+) -> pq.ParquetWriter:
     return pq.ParquetWriter(
         sink, schema, compression=None if compression == "none" else compression, write_page_checksum=True,
-        use_compliant_nested_type=False,
+        use_compliant_nested_type=False, use_dictionary=dictionary,
     )
+
+
+def _dictionary_columns(first: pa.Table) -> bool | list[str]:
+    """Columns worth dictionary encoding, judged on the first batch as a whole frame's are
+    (:func:`.frames.dictionary_columns`): all but floats that are mostly distinct. Such a dictionary
+    is dropped by the writer after a megabyte anyway, and made a stream of measurements encode
+    twice as slowly and 6 % larger."""
+    dense = []
+    for field in first.schema:
+        if pa.types.is_floating(field.type):
+            sample = first.column(field.name).slice(0, SAMPLE_ROWS).drop_null().to_numpy()
+            if len(sample) and np.unique(sample).size > DISTINCT_SHARE * len(sample):
+                dense.append(field.name)
+    return [name for name in first.schema.names if name not in dense] if dense else True
 
 
 def _write_group(writer: pq.ParquetWriter, pending: list[pa.Table]) -> None:
