@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -47,7 +46,13 @@ def _rss() -> int:
 
 
 def _peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's resident high-water mark. Not ``ru_maxrss``: Linux carries that across fork and
+    exec, so a child would report its parent's peak when it is the larger."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 class Stalls:
@@ -199,6 +204,7 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=1.0, help="Size of the larger-than-memory artifact (GiB).")
     parser.add_argument("--objects", type=int, default=100_000, help="Objects to list.")
     parser.add_argument("--skip", choices=["big", "list"], action="append", default=[])
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds of the larger-than-memory measurements.")
     parser.add_argument("--ops", nargs="+", default=["upload_batches", "upload", "iter_batches", "download"],
                         help="The larger-than-memory measurements to run (all by default).")
     args = parser.parse_args()
@@ -216,10 +222,11 @@ def main() -> None:
                      aws_secret_access_key="bench").create_bucket(Bucket=BUCKET)
         if "big" not in args.skip:
             total = int(args.gib * (1 << 30))
-            for op in args.ops:
-                spec = {"kind": "big", "op": op, "bytes": total, "endpoint": server.url}
-                results[op] = _run(spec, sys.executable)
-                print(op, results[op], flush=True)
+            for _round in range(args.rounds):  # clients take turns, so drifting load spreads over all
+                for op in args.ops:
+                    spec = {"kind": "big", "op": op, "bytes": total, "endpoint": server.url}
+                    results.setdefault(op, []).append(_run(spec, sys.executable))
+                    print(op, results[op][-1], flush=True)
         if "list" not in args.skip:
             results["create_seconds"] = _create_objects(server.url, args.objects)
             print("created", args.objects, "in", round(results["create_seconds"], 1), "s", flush=True)
@@ -231,7 +238,7 @@ def main() -> None:
                 print(client, results[client], flush=True)
     finally:
         server.stop()
-    out = HERE / ".work" / "streaming.json"
+    out = HERE / ".work" / f"streaming-{'-'.join(sorted({'big', 'list'} - set(args.skip)))}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print("written", out)
