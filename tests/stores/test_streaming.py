@@ -199,6 +199,18 @@ async def test_overwrite_false_holds_for_streams(store_env: StoreEnv, spool_dir:
     assert_nothing_left(store_env, spool_dir, [store.key("kept")])
 
 
+async def test_polars_batches_read_back_as_polars(tmp_path: Path) -> None:
+    import polars as pl
+
+    from clinops_async import AsyncLocalPipelineStore
+
+    frames = [pl.DataFrame({"stay_id": [i, i + 1], "unit": ["icu", "ward"]}) for i in range(0, 6, 2)]
+    async with AsyncLocalPipelineStore(tmp_path / "store") as store:
+        await store.upload_batches(frames, "polars")
+        back = await store.download("polars", result_type="polars")
+    assert back.equals(pl.concat(frames))
+
+
 async def test_bad_arguments_are_refused_before_any_io(tmp_path: Path) -> None:
     from clinops_async import AsyncLocalPipelineStore
 
