@@ -51,7 +51,7 @@ class StreamingMethods:
     ) -> str:
         """Store a stream of frames or record batches as one Parquet artifact, for data larger than memory.
 
-        The batches are encoded as they arrive, a row group at a time (about 64 MiB of batches
+        The batches are encoded as they arrive, a row group at a time (about 32 MiB of batches
         each), so memory holds about one row group and the parts in flight, never the stream. On S3
         the parts go up while the stream is read; on GCS (whose resumable sessions restart from byte
         0 when lost) and S3 servers without full-object checksums, the file is spooled to a

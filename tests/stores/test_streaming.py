@@ -103,13 +103,13 @@ async def test_a_stream_of_batches_reads_back_as_one_artifact(store_env: StoreEn
 async def test_a_stream_larger_than_a_part_goes_up_in_parts_and_streams_back(
     store_env: StoreEnv, spool_dir: Path
 ) -> None:
-    frames = [noisy_batch(i) for i in range(24)]  # 24 MiB: row groups of 20 MiB, parts of 5 MiB
+    frames = [noisy_batch(i) for i in range(24)]  # 24 MiB: row groups of 10 MiB, parts of 5 MiB
     seen: list[tuple[int, int]] = []
     async with store_env.make(transfer=SMALL_PARTS) as store:
         await store.upload_batches(iter(frames), "big", progress=lambda done, total: seen.append((done, total)))
         data = store_env.get_bytes(store.key("big"))
         back = [b async for b in store.iter_batches("big", batch_rows=100_000)]
-    assert pq.ParquetFile(pa.BufferReader(data)).metadata.num_row_groups == 2
+    assert pq.ParquetFile(pa.BufferReader(data)).metadata.num_row_groups == 3
     pd.testing.assert_frame_equal(pd.concat(back, ignore_index=True), pd.concat(frames, ignore_index=True))
     assert seen[-1] == (len(data), len(data))
     assert_nothing_left(store_env, spool_dir, [store.key("big")])
@@ -119,7 +119,7 @@ async def test_a_failing_source_mid_stream_leaves_nothing_and_keeps_the_old_vers
     store_env: StoreEnv, spool_dir: Path
 ) -> None:
     def failing() -> Iterator[pd.DataFrame]:
-        for i in range(30):  # past the first row group, so parts are already up on S3
+        for i in range(30):  # past the first row groups, so parts are already up on S3
             yield noisy_batch(i)
         raise RuntimeError("the source broke")
 
