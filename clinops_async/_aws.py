@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import anyio
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the stubs are a development dependency; at run time the cli
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_stepfunctions.client import SFNClient
 
-__all__ = ["credentials_error", "open_client", "stall_limited_sockets"]
+__all__ = ["credentials_error", "open_client", "parse_timestamp", "stall_limited_sockets"]
 
 _MODEL_FILES = ("service-2", "endpoint-rule-set-1", "paginators-1")
 _DATA_FILES = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
@@ -36,6 +37,23 @@ def _warm_models(session: Any, service: str) -> None:
             loader.load_data(name)
         except Exception:
             pass
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A response's timestamp: ISO 8601 ones (each entry's LastModified in a listing) by the standard
+    library, anything else by botocore's own parser (registered with ``set_parser_defaults``, the
+    session's way to choose it). botocore's goes through dateutil, on the event loop: 1.5 of the 3.6
+    CPU-seconds of listing 5,000 objects under a profiler, and the listing's longest stalls."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)
 
 
 @overload
@@ -77,6 +95,7 @@ async def open_client(
                 f"the {service} client needs aiobotocore: pip install 'clinops-async[aws]'"
             ) from None
         session = aiobotocore.session.AioSession(profile=profile)
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
         _warm_models(session, service)
         return session
 

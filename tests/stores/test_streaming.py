@@ -282,3 +282,13 @@ async def test_an_s3_server_without_full_object_checksums_gets_the_spooled_file(
     pd.testing.assert_frame_equal(out, pd.concat(frames, ignore_index=True))
     assert s3.metadata("spooled.parquet")["clinops-crc32c"] == crc32c_b64(s3.get_bytes("spooled.parquet"))
     assert_nothing_left(s3, spool_dir, ["spooled.parquet"])
+
+
+def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from clinops_async._aws import parse_timestamp
+
+    for value in ["2026-12-02T10:33:06.000Z", "2026-12-02T10:33:06Z", "2026-12-02T10:33:06.123456+02:00",
+                  "Wed, 02 Dec 2026 10:33:06 GMT", "1764671586", 1764671586.5]:
+        assert parse_timestamp(value) == botocore_parse(value), value
