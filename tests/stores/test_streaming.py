@@ -289,6 +289,7 @@ def test_response_timestamps_are_parsed_as_botocore_parses_them() -> None:
 
     from clinops_async._aws import parse_timestamp
 
-    for value in ["2026-12-02T10:33:06.000Z", "2026-12-02T10:33:06Z", "2026-12-02T10:33:06.123456+02:00",
-                  "Wed, 02 Dec 2026 10:33:06 GMT", "1764671586", 1764671586.5]:
+    values: list[Any] = ["2026-12-02T10:33:06.000Z", "2026-12-02T10:33:06Z", "2026-12-02T10:33:06.123456+02:00",
+                         "Wed, 02 Dec 2026 10:33:06 GMT", "1764671586", 1764671586.5]
+    for value in values:
         assert parse_timestamp(value) == botocore_parse(value), value
