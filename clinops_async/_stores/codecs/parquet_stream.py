@@ -239,8 +239,8 @@ def _writer(
 def _dictionary_columns(first: pa.Table) -> bool | list[str]:
     """Columns worth dictionary encoding, judged on the first batch as a whole frame's are
     (:func:`.frames.dictionary_columns`): all but floats that are mostly distinct. Such a dictionary
-    is dropped by the writer after a megabyte anyway, and made a stream of measurements encode
-    twice as slowly and 6 % larger."""
+    is dropped by the writer after a megabyte anyway; with it, 1 GiB of random floats was stored in
+    1,143 MB instead of 1,074 MB."""
     dense = []
     for field in first.schema:
         if pa.types.is_floating(field.type):
