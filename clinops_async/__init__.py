@@ -23,6 +23,7 @@ from ._exceptions import (
     PipelineAccessDeniedError,
     PipelineError,
     PipelineNotDeployedError,
+    SchemaMismatchError,
     SerializationError,
     StepInputError,
     StoreError,
@@ -76,6 +77,7 @@ if _TYPE_CHECKING:
     from ._stores.codecs import StorageFormat
     from ._stores.core import ArtifactInfo, AsyncPipelineStore
     from ._stores.gcs.backend import AsyncGCSPipelineStore
+    from ._stores.listing import ArtifactEntry
     from ._stores.local import AsyncLocalPipelineStore
     from ._stores.open import open_store
     from ._stores.s3 import AsyncS3PipelineStore, IncompleteUpload
@@ -87,6 +89,7 @@ from ._version import __version__
 __all__ = [
     "AccessDeniedError",
     "ArtifactChangedError",
+    "ArtifactEntry",
     "ArtifactExistsError",
     "ArtifactInfo",
     "ArtifactNotFoundError",
@@ -141,6 +144,7 @@ __all__ = [
     "RetryConfig",
     "S3PipelineStore",
     "S3Prefix",
+    "SchemaMismatchError",
     "Scope",
     "SerializationError",
     "StateMachine",
@@ -166,6 +170,7 @@ __all__ = [
 #: Where each name of the API lives. They load on first use (PEP 562), so `import clinops_async`
 #: and the command line start without pandas, pyarrow or the cloud SDKs.
 _LAZY = {
+    "ArtifactEntry": "._stores.listing",
     "ArtifactInfo": "._stores.core",
     "ArtifactVersion": "._stores.versions",
     "AsyncGCSPipelineStore": "._stores.gcs.backend",

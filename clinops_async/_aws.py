@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import anyio
@@ -17,7 +18,10 @@ if TYPE_CHECKING:  # the stubs are a development dependency; at run time the cli
     from types_aiobotocore_s3.client import S3Client
     from types_aiobotocore_stepfunctions.client import SFNClient
 
-__all__ = ["AwsAuth", "CredentialProvider", "aws_auth", "credentials_error", "open_client", "stall_limited_sockets"]
+__all__ = [
+    "AwsAuth", "CredentialProvider", "aws_auth", "credentials_error", "open_client", "parse_timestamp",
+    "stall_limited_sockets",
+]
 
 #: An async callable returning botocore's refreshable-credentials metadata: ``access_key``,
 #: ``secret_key``, ``token`` and ``expiry_time`` (ISO 8601); called again before the expiry.
@@ -104,6 +108,23 @@ def _warm_models(session: Any, service: str) -> None:
             pass
 
 
+def parse_timestamp(value: Any) -> datetime:
+    """A response's timestamp: ISO 8601 ones (each entry's LastModified in a listing) by the standard
+    library, anything else by botocore's own parser (registered with ``set_parser_defaults``, the
+    session's way to choose it). botocore's goes through dateutil, on the event loop: 1.5 of the 3.6
+    CPU-seconds of listing 5,000 objects under a profiler, and the listing's longest stalls."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)
+
+
 @overload
 async def open_client(
     stack: AsyncExitStack, service: Literal["s3"], *, profile: str | None, region: str, endpoint_url: str | None,
@@ -150,6 +171,8 @@ async def open_client(
         )
         if auth is not None and auth.provider is not None:
             _use_provider(session, auth.provider)
+        if auth is None or auth.session is None:  # a session handed in is the caller's to configure
+            session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
         _warm_models(session, service)
         return session
 

@@ -20,6 +20,7 @@ exc``, so callers never need to import an SDK to handle a failure::
     │   ├── IntegrityError                     checksum mismatch: the data is not returned
     │   └── TransientStoreError                retries exhausted; .attempts
     ├── SerializationError                     a DataFrame cannot be encoded or decoded
+    │   └── SchemaMismatchError                a streamed batch's columns differ from the stream's
     └── PipelineError
         ├── PipelineNotDeployedError (LookupError)    the state machine does not exist: deploy() first
         ├── ExecutionNotFoundError (LookupError)      no such execution
@@ -51,6 +52,7 @@ __all__ = [
     "PipelineAccessDeniedError",
     "PipelineError",
     "PipelineNotDeployedError",
+    "SchemaMismatchError",
     "SerializationError",
     "StepInputError",
     "StoreError",
@@ -154,6 +156,11 @@ class TransientStoreError(StoreError):
 
 class SerializationError(ClinopsError):
     """A DataFrame cannot be encoded to (or decoded from) the store's format."""
+
+
+class SchemaMismatchError(SerializationError):
+    """A batch of a streamed upload has other columns, or other column types, than the stream's schema
+    (given as ``schema=`` or taken from the first batch). Nothing is stored."""
 
 
 class PipelineError(ClinopsError):

@@ -162,9 +162,12 @@ def _info_json(info: ArtifactInfo, artifact: ArtifactURI, relative: str | None =
 @click.argument("location", default=".", required=False)
 @click.option("--versions", "with_versions", is_flag=True,
               help="List every version kept of each artifact (versioned S3 buckets, GCS generations).")
+@click.option("-l", "--long", "long_format", is_flag=True,
+              help="Size, modified time and ETag from the listing itself, printed as pages arrive (no request "
+                   "per artifact; no row or column counts).")
 @json_option
 @click.pass_context
-def ls(ctx: click.Context, location: str, with_versions: bool, as_json: bool) -> None:
+def ls(ctx: click.Context, location: str, with_versions: bool, long_format: bool, as_json: bool) -> None:
     """List the artifacts under a prefix or directory, with size, rows, columns and modified time.
 
     \b
@@ -181,6 +184,11 @@ def ls(ctx: click.Context, location: str, with_versions: bool, as_json: bool) ->
     state = _state(ctx)
     place = parse_location_uri(location)
     single_file = place.is_local and os.path.isfile(_local_path(location))
+    if long_format and not single_file:
+        from .streaming import long_listing
+
+        long_listing(state, place, as_json=as_json)
+        return
 
     async def main() -> list[tuple[Listed, ArtifactInfo | BaseException]]:
         async with StorePool(state) as pool:
@@ -303,12 +311,16 @@ def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | N
 
     async def main() -> pd.DataFrame:
         async with StorePool(state) as pool:
+            store = pool.for_artifact(artifact, reading=True)
+            if rows is not None:  # head: only the first batches are read
+                from .streaming import first_rows
+
+                return await first_rows(store, artifact.name, rows, wanted)
             with state.progress_bar(f"read {artifact.basename}") as bar:
-                return await pool.for_artifact(artifact, reading=True).download(
-                    artifact.name, columns=wanted, progress=bar)
+                return await store.download(artifact.name, columns=wanted, progress=bar)
 
     frame = run_async(main)
-    total = len(frame)
+    total = len(frame) if rows is None else None
     shown = frame if rows is None else frame.head(rows)
     keep_index = not isinstance(shown.index, pd.RangeIndex) or shown.index.name is not None
     if output == "csv":
@@ -323,7 +335,8 @@ def _show_frame(ctx: click.Context, uri: str, rows: int | None, columns: str | N
     for record in flat.itertuples(index=False):
         grid.add_row(*["" if pd.isna(v) else str(v) for v in record])
     if is_stdout_terminal():  # in a pipe, only the rows
-        grid.caption = f"{len(shown)} of {total} rows, {len(frame.columns)} columns"
+        counted = f"{len(shown)} of {total} rows" if total is not None else f"the first {len(shown)} rows"
+        grid.caption = f"{counted}, {len(frame.columns)} columns"
     print_table(grid)
 
 
@@ -343,7 +356,7 @@ _columns_option = click.option("-c", "--columns", metavar="A,B", help="Only thes
               help="Same as --output json.")
 @click.pass_context
 def head(ctx: click.Context, uri: str, rows: int, columns: str | None, output: str, as_json: bool) -> None:
-    """Print the first rows of an artifact as a table."""
+    """Print the first rows of an artifact as a table (only the first row groups are read)."""
     _show_frame(ctx, uri, rows, columns, "json" if as_json else output)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ __all__ = [
     "MultipartUpload",
     "ObjectChangedError",
     "ObjectMeta",
+    "ObjectPage",
     "PutRequest",
     "changed_error",
 ]
@@ -99,6 +101,16 @@ class CopyRequest:
     crc32c: str | None
 
 
+@dataclass(frozen=True)
+class ObjectPage:
+    """One page of a listing: what the list response says of each object (key, size, ETag or
+    generation, last-modified time; no per-object request), and the token of the next page."""
+
+    objects: list[ObjectMeta]
+    #: The continuation token to ask for the next page with; None on the last page.
+    next_token: str | None
+
+
 class ObjectChangedError(Exception):
     """The object was replaced while it was being read in ranges; the read restarts."""
 
@@ -142,6 +154,9 @@ class Backend(abc.ABC):
     async def abort_multipart(self, upload: MultipartUpload) -> None:
         raise NotImplementedError
 
+    #: Objects per listing page asked for (S3 and GCS answer at most 1,000).
+    list_page_size: int = 1000
+
     #: True when ``read_into`` reads arbitrary byte ranges (column projection relies on it).
     supports_ranged_reads: ClassVar[bool] = True
 
@@ -151,6 +166,18 @@ class Backend(abc.ABC):
     #: Whether the server keeps full-object CRC32C checksums of multipart uploads: None until the
     #: first multipart upload tells (see ``MultipartUpload.full_object_crc32c``).
     full_object_crc32c: bool | None = None
+
+    #: True when ``put_file`` stores a spooled file by moving it into place (the local store).
+    moves_spooled_files: ClassVar[bool] = False
+
+    def new_spool_file(self, key: str) -> tuple[int, str]:
+        """A new temporary file (descriptor, path) for a streamed upload that is spooled before it is
+        sent; the system's temporary directory unless the backend keeps its own."""
+        return tempfile.mkstemp(prefix="clinops-stream-", suffix=".parquet")
+
+    async def put_file(self, request: PutRequest, path: str) -> None:
+        """Store the spooled file ``path`` by moving it into place (when ``moves_spooled_files``)."""
+        raise NotImplementedError
 
     async def put_large(self, request: PutRequest, data: memoryview, part_size: int) -> None:
         """Store a large object without the generic multipart driver (backends that need it)."""
@@ -197,8 +224,21 @@ class Backend(abc.ABC):
         return UnsupportedOperationError(f"{self.uri('')} {what}", uri=self.uri(""))
 
     @abc.abstractmethod
-    def iter_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
+        """One page of the objects whose keys start with ``prefix``, in key order: the first page when
+        ``token`` is None, else the page that token continues with. One request, so a caller that
+        retries a failed page resumes from it."""
+
+    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         """Every key that starts with ``prefix`` (all pages)."""
+        token: str | None = None
+        while True:
+            page = await self.list_page(prefix, token)
+            for meta in page.objects:
+                yield meta.key
+            if page.next_token is None:
+                return
+            token = page.next_token
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:

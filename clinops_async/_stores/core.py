@@ -36,6 +36,7 @@ from .metadata import ArtifactInfo, artifact_info
 from .names import list_prefix, name_from_key, object_key, validate_prefix
 from .signing import SigningMixin
 from .streamed import NoFullObjectChecksum, StreamedUpload
+from .streaming import StreamingMethods
 from .upload import Uploader, put_request
 from .versions import VersionsMixin, check_if_match
 
@@ -52,7 +53,7 @@ UploadData: TypeAlias = "pd.DataFrame | pa.Table | pa.RecordBatchReader | pl.Dat
 logger = logging.getLogger("clinops_async")
 
 
-class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMixin, LoopBound):
+class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMixin, StreamingMethods, LoopBound):
     """Shared implementation of the async artifact stores (S3, GCS, local)."""
 
     _backend: Backend

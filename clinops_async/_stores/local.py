@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +31,13 @@ from .._exceptions import (
     StoreError,
 )
 from .._tasks import wait_to_end
-from .backend import Backend, ObjectChangedError, ObjectMeta, PutRequest, changed_error
+from .backend import Backend, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest, changed_error
 from .codecs import StorageFormat
 from .core import AsyncPipelineStore
 from .metadata import META_COLUMNS, META_ROWS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
 
     from .._config import RetryConfig, TransferConfig
     from .backend import ByteCounter, CopyRequest
@@ -50,6 +51,7 @@ class _LocalBackend(Backend):
     scheme = "file"
     supports_multipart = False
     supports_ranged_reads = False
+    moves_spooled_files = True
 
     def __init__(self, root: Path, *, create: bool, file_mode: int) -> None:
         self.root = root
@@ -90,13 +92,7 @@ class _LocalBackend(Backend):
         await self.put(request, data)
 
     def _put_sync(self, request: PutRequest, data: memoryview) -> None:
-        path = self._path(request.key)
-        try:
-            self._check_no_conflict(path, request.uri)
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _translate(exc, request.uri) from exc
-        self._path(request.key)  # the directories just made must still resolve inside the root
+        path = self._prepare(request)
         tmp = path.with_name(f"{_TMP_MARK}{uuid.uuid4().hex}-{path.name}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, self.file_mode)
@@ -112,6 +108,17 @@ class _LocalBackend(Backend):
             self._commit(tmp, path, request.uri, overwrite=request.overwrite, put=request)
         except OSError as exc:
             raise _translate(exc, request.uri) from exc
+
+    def _prepare(self, request: PutRequest) -> Path:
+        """The artifact's file, its directories made, refused when it conflicts with another artifact."""
+        path = self._path(request.key)
+        try:
+            self._check_no_conflict(path, request.uri)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _translate(exc, request.uri) from exc
+        self._path(request.key)  # the directories just made must still resolve inside the root
+        return path
 
     @staticmethod
     def _commit(tmp: Path, path: Path, uri: str, *, overwrite: bool, put: PutRequest | None = None) -> None:
@@ -144,6 +151,24 @@ class _LocalBackend(Backend):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def new_spool_file(self, key: str) -> tuple[int, str]:
+        # In the root, under the temporary mark that listings skip, so the file moves into place.
+        assert self._real_root is not None
+        return tempfile.mkstemp(prefix=_TMP_MARK, suffix=".spool", dir=self._real_root)
+
+    async def put_file(self, request: PutRequest, path: str) -> None:
+        await wait_to_end(anyio.to_thread.run_sync(self._put_file_sync, request, Path(path)))
+
+    def _put_file_sync(self, request: PutRequest, spooled: Path) -> None:
+        target = self._prepare(request)
+        try:
+            os.chmod(spooled, self.file_mode)
+            with open(spooled, "rb") as handle:
+                os.fsync(handle.fileno())
+            self._commit(spooled, target, request.uri, overwrite=request.overwrite, put=request)
+        except OSError as exc:
+            raise _translate(exc, request.uri) from exc
 
     def copy_reach(self) -> tuple[str, str]:
         return (self.scheme, "")  # any two directories of this machine
@@ -263,23 +288,29 @@ class _LocalBackend(Backend):
             raise ArtifactNotFoundError(f"{self.uri(key)} does not exist", uri=self.uri(key))
         return self._meta(key, st, path)
 
-    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
-        for key in await anyio.to_thread.run_sync(self._keys_sync, prefix):
-            yield key
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
+        # One page: a directory walk has no continuation token, and the stat of each file comes with it.
+        return ObjectPage(await anyio.to_thread.run_sync(self._list_sync, prefix), None)
 
-    def _keys_sync(self, prefix: str) -> list[str]:
+    def _list_sync(self, prefix: str) -> list[ObjectMeta]:
         assert self._real_root is not None
         # Only walk the directory the prefix names (its part up to the last '/').
         start = self._real_root / prefix.rsplit("/", 1)[0] if "/" in prefix else self._real_root
-        keys = []
+        found = []
         for directory, _dirs, files in os.walk(start):
             for file in files:
                 if file.startswith(_TMP_MARK):
                     continue
-                key = Path(directory, file).relative_to(self._real_root).as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
-        return keys
+                path = Path(directory, file)
+                key = path.relative_to(self._real_root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    found.append(self._meta(key, path.stat()))
+                except FileNotFoundError:
+                    continue  # deleted while the directory was walked
+        found.sort(key=lambda meta: meta.key.encode())  # key order, as S3 and GCS list
+        return found
 
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(self._delete_sync, key)

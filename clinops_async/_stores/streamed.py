@@ -20,6 +20,8 @@ from .codecs import StreamedTail, encode_parts
 from .metadata import META_CRC
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
     from .backend import ByteCounter, MultipartUpload, PutRequest
@@ -49,7 +51,8 @@ class StreamedUpload:
     """
 
     def __init__(
-        self, uploader: Uploader, request: PutRequest, df: pd.DataFrame, *, compression: str, counter: ByteCounter
+        self, uploader: Uploader, request: PutRequest, df: pd.DataFrame | None, *, compression: str,
+        counter: ByteCounter,
     ) -> None:
         self.uploader = uploader
         self.request = request
@@ -84,24 +87,25 @@ class StreamedUpload:
         scope.cancel()
 
     async def _encode(self, scope: anyio.CancelScope) -> None:
-        transfer = self.uploader.transfer
-        rows = len(self.df)
-        rows_per_group = max(1, ROW_GROUP_BYTES * max(rows, 1) // max(self.request.size, 1))
-
         def emit(number: int, part: memoryview, crc: int) -> None:
             anyio.from_thread.run(self._send.send, (number, part, crc))
 
-        def encode() -> StreamedTail:
-            return encode_parts(
-                self.df, compression=self.compression, part_size=transfer.streamed_part_size,
-                rows_per_group=rows_per_group, emit=emit,
-            )
-
         try:
             with self._send:
-                self.tail = await anyio.to_thread.run_sync(encode)
+                self.tail = await anyio.to_thread.run_sync(self.encode, emit)
         except Exception as exc:
             self._fail(exc, scope)
+
+    def encode(self, emit: Callable[[int, memoryview, int], None]) -> StreamedTail:
+        """Encode the file in this worker thread, handing each full part to ``emit``; the tail."""
+        transfer = self.uploader.transfer
+        assert self.df is not None
+        rows = len(self.df)
+        rows_per_group = max(1, ROW_GROUP_BYTES * max(rows, 1) // max(self.request.size, 1))
+        return encode_parts(
+            self.df, compression=self.compression, part_size=transfer.streamed_part_size,
+            rows_per_group=rows_per_group, emit=emit,
+        )
 
     async def _receive_parts(self, tg: anyio.abc.TaskGroup) -> None:
         slots = anyio.Semaphore(self.uploader.transfer.max_concurrency)

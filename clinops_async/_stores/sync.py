@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .bulk import BulkResult, ProgressCallback
     from .core import ArtifactInfo, AsyncPipelineStore, ByteProgress, UploadData
     from .filters import Filters
+    from .listing import ArtifactEntry
     from .signing import SignedMethod
     from .versions import ArtifactVersion
 
@@ -114,6 +115,19 @@ class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
     def list_artifacts(self, prefix: str = "") -> list[str]:
         """Blocking version of :meth:`AsyncPipelineStore.list_artifacts`."""
         return self._lease.call(self._async.list_artifacts, prefix)
+
+    def iter_artifacts(self, prefix: str = "") -> Iterator[ArtifactEntry]:
+        """Blocking version of :meth:`AsyncPipelineStore.iter_artifacts`: a plain iterator, page by page."""
+        return self._lease.iterate(self._async.iter_artifacts, prefix)
+
+    def upload_batches(
+        self, batches: Iterable[Any], name: str, *, schema: pa.Schema | None = None, overwrite: bool = True,
+        progress: ByteProgress | None = None,
+    ) -> str:
+        """Blocking version of :meth:`AsyncPipelineStore.upload_batches` (a plain iterable, read in a worker thread)."""
+        return self._lease.call(
+            self._async.upload_batches, batches, name, schema=schema, overwrite=overwrite, progress=progress
+        )
 
     def exists(self, name: str) -> bool:
         """Blocking version of :meth:`AsyncPipelineStore.exists`."""

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError
 from .._retry import retry
-from .backend import Backend, ObjectMeta, PutRequest
+from .backend import Backend, ObjectMeta, ObjectPage, PutRequest
 from .metadata import recorded_crc32c
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
     from .._config import RetryConfig
 
@@ -94,8 +93,8 @@ class PinnedVersion(Backend):
     async def put(self, request: PutRequest, data: memoryview) -> None:
         raise RuntimeError("a version of an artifact is read-only")
 
-    def iter_keys(self, prefix: str) -> AsyncIterator[str]:
-        raise RuntimeError("a version of an artifact is read-only")
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
+        raise RuntimeError("a version of an artifact is not listed")
 
     async def delete(self, key: str) -> None:
         raise RuntimeError("a version of an artifact is read-only")

@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-__all__ = ["StreamedTail", "encode_parts"]
+__all__ = ["PartSink", "StreamedTail", "encode_parts"]
 
 
-class _PartSink:
+class PartSink:
     """The Parquet writer's output, cut into parts as it is written.
 
     Each full part (a fresh buffer, handed over without a copy) goes to ``emit(number, part, crc32c)``
@@ -72,6 +72,13 @@ class _PartSink:
     def writable(self) -> bool:
         return True
 
+    def tail(self) -> StreamedTail:
+        """What is left once the writer is closed: the last part, footer included, and the totals."""
+        tail = self.part
+        return StreamedTail(
+            memoryview(tail), crc32c_int(tail), crc32c_int(tail, self.crc), self.number - 1, self.emitted + len(tail)
+        )
+
 
 @dataclass(frozen=True)
 class StreamedTail:
@@ -112,7 +119,7 @@ def encode_parts(
             emitted.append(exc)  # the writer turns it into an ArrowException: keep the original
             raise
 
-    sink = _PartSink(part_size, guarded_emit)
+    sink = PartSink(part_size, guarded_emit)
     try:
         writer = pq.ParquetWriter(
             sink,
@@ -131,10 +138,7 @@ def encode_parts(
         if emitted:
             raise emitted[0] from None
         raise SerializationError(f"cannot encode the DataFrame as Parquet: {describe_failure(frame)}") from None
-    tail = sink.part
-    return StreamedTail(
-        memoryview(tail), crc32c_int(tail), crc32c_int(tail, sink.crc), sink.number - 1, sink.emitted + len(tail)
-    )
+    return sink.tail()
 
 
 def _schema_of(frame: pd.DataFrame) -> pa.Schema:

@@ -22,7 +22,7 @@ from ..._exceptions import (
     IntegrityError,
     TransientStoreError,
 )
-from ..backend import Backend, ObjectChangedError, ObjectMeta, PutRequest
+from ..backend import Backend, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest
 from ..buckets import check_gcs_bucket
 from ..codecs import StorageFormat
 from ..core import AsyncPipelineStore
@@ -36,8 +36,6 @@ from .signing import Signer
 from .upload import CHUNK_ALIGN
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from ..._config import RetryConfig, TransferConfig
     from ..backend import ByteCounter, CopyRequest
 
@@ -288,18 +286,16 @@ class _GCSBackend(Backend):
     ) -> ObjectMeta | None:
         return object_meta(request.key, await _gcs_copy.rewrite(self.http, request, progress, retry_config))
 
-    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
         uri = self.uri(prefix)
-        params = {"prefix": prefix, "maxResults": "1000", "fields": "items(name),nextPageToken"}
-        while True:
-            with self.http.missing_bucket(uri):
-                page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
-            for item in page.get("items", ()):
-                yield str(item["name"])
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            params = {**params, "pageToken": str(token)}
+        params = {"prefix": prefix, "maxResults": str(self.list_page_size),
+                  "fields": "items(name,size,updated,generation,crc32c),nextPageToken"}
+        if token:
+            params["pageToken"] = token
+        with self.http.missing_bucket(uri):
+            page = await self.http.send_json("GET", f"{self.http.api}/o", uri=uri, params=params)
+        objects = [object_meta(str(item["name"]), item) for item in page.get("items", ())]
+        return ObjectPage(objects, str(page["nextPageToken"]) if page.get("nextPageToken") else None)
 
     async def delete(self, key: str) -> None:
         await self.http.delete(key)

@@ -19,13 +19,13 @@ from ..._exceptions import (
     TransientStoreError,
     VersionNotFoundError,
 )
-from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, PutRequest, changed_error
+from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest, changed_error
 from . import copy as _copy
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
 from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
-    from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+    from collections.abc import Awaitable, Iterator, Mapping
     from datetime import datetime
 
     from types_aiobotocore_s3.client import S3Client
@@ -311,13 +311,20 @@ class S3Backend(Backend):
             return
         self._bucket_seen = True
 
-    async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        uri = self.uri(prefix)
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix).__aiter__()
-        while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:  # one deadline a page
-            for item in page.get("Contents", ()):
-                yield item["Key"]
+    async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
+        args: dict[str, Any] = {"ContinuationToken": token} if token else {}
+        page = await self._bounded(
+            self.uri(prefix), 0, self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix, MaxKeys=self.list_page_size, **args
+            )
+        )
+        objects = [
+            ObjectMeta(key=item["Key"], size=int(item.get("Size", 0)), etag=item.get("ETag"),
+                       last_modified=item.get("LastModified"))
+            for item in page.get("Contents", ())
+        ]
+        more = page.get("IsTruncated") and page.get("NextContinuationToken")
+        return ObjectPage(objects, str(page["NextContinuationToken"]) if more else None)
 
     async def incomplete_uploads(self, prefix: str) -> list[tuple[str, str, datetime | None]]:
         """``(key, upload_id, initiated)`` of every multipart upload under ``prefix`` not yet completed."""
