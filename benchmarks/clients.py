@@ -339,7 +339,7 @@ class Obstore(Client):
         import obstore
 
         body = await asyncio.to_thread(_parquet_bytes, df)
-        await obstore.put_async(self.store, key, body)
+        await obstore.put_async(self.store, key, memoryview(body))  # a buffer: obstore takes it without a copy
 
     async def _get(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
         import obstore
@@ -484,19 +484,23 @@ class RawAiobotocore(Client):
         return await _limited([lambda k=k: self._get(k) for k in keys])
 
     async def big_up(self, key: str, df: pd.DataFrame) -> None:
-        body = memoryview(await asyncio.to_thread(_parquet_bytes, df))
         part = 16 * MiB
+
+        def encode_parts() -> list[bytes]:  # encoded and cut in a worker thread: no 16 MiB copies on the loop
+            body = memoryview(_parquet_bytes(df))
+            return [bytes(body[start : start + part]) for start in range(0, len(body), part)]
+
+        chunks = await asyncio.to_thread(encode_parts)
         upload = await self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)
         upload_id = upload["UploadId"]
 
-        async def send(number: int, start: int) -> dict[str, Any]:
+        async def send(number: int, chunk: bytes) -> dict[str, Any]:
             response = await self.s3.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                Body=bytes(body[start : start + part]),
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
             )
             return {"PartNumber": number, "ETag": response["ETag"]}
 
-        jobs = [lambda n=n, s=s: send(n, s) for n, s in enumerate(range(0, len(body), part), start=1)]
+        jobs = [lambda n=n, c=c: send(n, c) for n, c in enumerate(chunks, start=1)]
         parts = await _limited(jobs, 8)
         await self.s3.complete_multipart_upload(
             Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -616,14 +620,20 @@ async def _bulk(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     count = int(spec["count"])
     frames = [(f"bulk/a{i:04d}.parquet", data.bulk_frame(i)) for i in range(count)]
     keys = [k for k, _ in frames]
+    beat = Heartbeat()
+    beat.start()
     start = time.perf_counter()
     await client.bulk_up(frames)
     up = time.perf_counter() - start
+    stall_up = await beat.stop()
+    beat.start()
     start = time.perf_counter()
     got = await client.bulk_down(keys)
     down = time.perf_counter() - start
+    stall_down = await beat.stop()
     ok = len(got) == count and all(data.frames_match(g, e) for g, (_, e) in zip(got, frames, strict=True))
-    return {"up": up, "down": down, "total": up + down, "ok": ok}
+    return {"up": up, "down": down, "total": up + down, "ok": ok, "stall_up_ms": stall_up,
+            "stall_down_ms": stall_down}
 
 
 async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
@@ -652,15 +662,18 @@ async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
 async def _projection(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     columns: list[str] = spec["columns"]
     before = proxy_stats(spec["control_port"])
+    beat = Heartbeat()
+    beat.start()
     start = time.perf_counter()
     got = await client.project(spec["key"], columns)
     seconds = time.perf_counter() - start
+    stall = await beat.stop()
     after = proxy_stats(spec["control_port"])
     moved = (after["downstream_bytes"] - before["downstream_bytes"]) + (
         after["upstream_bytes"] - before["upstream_bytes"]
     )
     ok = list(got.columns) == columns and len(got) == int(spec["rows"])
-    return {"total": seconds, "mb_moved": moved / 1e6, "ok": ok}
+    return {"total": seconds, "mb_moved": moved / 1e6, "ok": ok, "stall_ms": stall}
 
 
 WORKLOADS: dict[str, Callable[[Client, dict[str, Any]], Awaitable[dict[str, Any]]]] = {

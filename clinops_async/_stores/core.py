@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Itera
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
-import anyio
 import pandas as pd
 
 from .._config import RetryConfig, TransferConfig
@@ -28,6 +27,7 @@ from .buffer import ReceiveBuffer
 from .bulk import BulkItem, BulkResult, ProgressCallback, pair_label, pair_name, run_bulk
 from .checksum import crc32c_b64
 from .codecs import ResultKind, StorageFormat
+from .cpu import run_cpu_bound
 from .download import Downloader
 from .filters import Filters, to_expression
 from .metadata import ArtifactInfo, artifact_info
@@ -140,7 +140,8 @@ class AsyncPipelineStore(LoopBound):
         counter = ByteCounter(progress)
         backend = await self._ready()
         uploader = Uploader(backend, self.transfer, self.retry_config)
-        estimate = self._streaming_estimate(df, backend)
+        # Sizing a frame (memory_usage) costs ~1 ms: done with the encoding, in one trip to a worker thread.
+        estimate, whole = await run_cpu_bound(self._size_or_encode, df, backend)
         if estimate is not None and isinstance(df, pd.DataFrame):  # only pandas frames are streamed
             shape = df.shape
             request = put_request(backend, key, self.format, size=estimate, crc=None, shape=shape, overwrite=overwrite)
@@ -150,7 +151,7 @@ class AsyncPipelineStore(LoopBound):
                 return request.uri
             except NoFullObjectChecksum:
                 pass  # the server keeps no full-object CRC32C: encode the file whole, record its CRC32C
-        encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
+        encoded, crc = whole if whole is not None else await run_cpu_bound(self._encode, df)
         request = put_request(
             backend, key, self.format, size=len(encoded.data), crc=crc, shape=(encoded.rows, encoded.columns),
             overwrite=overwrite,
@@ -170,6 +171,11 @@ class AsyncPipelineStore(LoopBound):
         if size < max(self.transfer.multipart_threshold, self.transfer.part_size):
             return None
         return size
+
+    def _size_or_encode(self, df: object, backend: Backend) -> tuple[int | None, tuple[codecs.Encoded, str] | None]:
+        """In a worker thread: the streaming estimate of a big frame, or the encoded file of any other."""
+        estimate = self._streaming_estimate(df, backend)
+        return (estimate, None) if estimate is not None else (None, self._encode(df))
 
     def _encode(self, df: object) -> tuple[codecs.Encoded, str]:
         # The checksum is taken on the same worker thread: on the loop, the GIL hand-over after the
@@ -241,10 +247,10 @@ class AsyncPipelineStore(LoopBound):
         if isinstance(data, ReceiveBuffer):
             received = data
             del data
-            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, options))
+            return await run_cpu_bound(lambda: self._decode_received(received, options))
         box: list[Any] = [data]
         del data
-        return await anyio.to_thread.run_sync(lambda: codecs.decode_owned(box, self.format, **options))
+        return await run_cpu_bound(lambda: codecs.decode_owned(box, self.format, **options))
 
     def _decode_received(self, buffer: ReceiveBuffer, options: dict[str, Any]) -> Any:
         # The decoder hands back each range of the buffer once it is decoded, so the received bytes
