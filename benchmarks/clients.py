@@ -557,6 +557,27 @@ class RawAiobotocore(Client):
         return await asyncio.to_thread(decode)
 
 
+class PyarrowS3(Client):
+    """pyarrow's own S3 filesystem (C++): ``pq.read_table(..., columns=, filesystem=)`` in a worker thread."""
+
+    blocking = True
+
+    async def open(self) -> None:
+        from pyarrow import fs
+
+        host = self.endpoint.removeprefix("http://")
+        self.fs = fs.S3FileSystem(access_key=KEY, secret_key=KEY, endpoint_override=host, scheme="http",
+                                  region="us-east-1")
+
+    async def project(self, key: str, columns: list[str]) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        def read() -> pd.DataFrame:
+            return pq.read_table(f"{self.bucket}/{key}", columns=columns, filesystem=self.fs).to_pandas()
+
+        return await asyncio.to_thread(read)
+
+
 CLIENTS: dict[str, type[Client]] = {
     "clinops_async": ClinopsClient,
     "boto3 loop": Boto3Loop,
@@ -566,6 +587,7 @@ CLIENTS: dict[str, type[Client]] = {
     "obstore": Obstore,
     "awswrangler": AwsWrangler,
     "raw aiobotocore": RawAiobotocore,
+    "pyarrow S3FileSystem": PyarrowS3,
 }
 
 

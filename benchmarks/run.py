@@ -46,6 +46,7 @@ BULK_CLIENTS = ["clinops_async", "boto3 loop", "boto3+threads", "pandas+s3fs", "
                 "awswrangler", "raw aiobotocore"]
 BIG_CLIENTS = BULK_CLIENTS
 PROJECTION_CLIENTS = ["clinops_async", "pandas+s3fs", "obstore", "awswrangler", "raw aiobotocore"]
+FOREIGN_PROJECTION_CLIENTS = ["clinops_async", "pyarrow S3FileSystem", "pandas+s3fs", "raw aiobotocore"]
 ASYNC_CLIENTS = {"clinops_async", "s3fs async", "obstore", "raw aiobotocore", "gcsfs async", "raw gcloud-aio-storage",
                  "raw gcloud-aio-storage, same guarantees"}
 GCS_CLIENTS = ["clinops_async", "pandas+gcsfs", "gcsfs async", "raw gcloud-aio-storage, same guarantees",
@@ -289,9 +290,29 @@ def prepare(scratch: Path, sizes: Sizes, s3_port: int) -> dict[str, Any]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "S3RVER")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "S3RVER")
     wide_size = asyncio.run(upload())
+    foreign_size = put_foreign_file(frame, s3_port, FOREIGN_KEY)
     columns = [f"c{i:03d}" for i in (3, 97, 180, 256, 391)]
     return {"matrix": str(big), "wide_key": "projection/wide.parquet", "wide_size": wide_size, "rows": rows,
-            "columns": columns}
+            "columns": columns, "foreign_size": foreign_size}
+
+
+#: The same wide frame written by pyarrow with its defaults (no page checksums, no clinops metadata).
+FOREIGN_KEY = "projection/foreign.parquet"
+
+
+def put_foreign_file(frame: Any, s3_port: int, key: str) -> int:
+    import io
+
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, row_group_size=len(frame) // 4 + 1)
+    body = sink.getvalue()
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3_port}", region_name="us-east-1")
+    client.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return len(body)
 
 
 #: Why clinops_async trails in a workload, as diagnosed with the harness (see docs/performance.md).
@@ -409,12 +430,15 @@ def summary_rows(all_results: dict[str, dict[str, Outcome]]) -> list[tuple[str, 
               "rss": ("peak RSS / frame", "rss_ratio"),
               "projection": ("projection (s)", "total"), "projection_mb": ("projection (MB moved)", "mb_moved"),
               "projection_stall": ("loop stall in projection (ms)", "stall_ms"),
+              "projection_foreign": ("projection of a pyarrow-written file (s)", "total"),
+              "projection_foreign_mb": ("projection of a pyarrow-written file (MB moved)", "mb_moved"),
               "gcs": ("GCS bulk up + down, gcp-storage-emulator (s)", "total"),
               "gcs_stall": ("loop stall in GCS bulk, gcp-storage-emulator (ms)", "stall"),
               "gcs_fake": ("GCS bulk up + down, fake-gcs-server (s)", "total"),
               "gcs_fake_stall": ("loop stall in GCS bulk, fake-gcs-server (ms)", "stall")}
     for key, (label, metric) in labels.items():
-        source = {"rss": "big", "projection_mb": "projection"}.get(key, key.removesuffix("_stall"))
+        source = {"rss": "big", "projection_mb": "projection", "projection_foreign_mb": "projection_foreign"}.get(
+            key, key.removesuffix("_stall"))
         results = all_results.get(source, {})
         meds: dict[str, float] = {}
         for client, outcome in results.items():
@@ -508,6 +532,15 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
     if "projection" in all_results:
         proj = all_results["projection"]
         lines += _ratio_table("Projection: 5 of 400 columns", proj, "total", "s")
+        lines += ["| client | MB moved (median) | loop stall (ms) |", "|---|---|---|"]
+        for client, o in proj.items():
+            lines.append(f"| {client} | {_cell(o, 'mb_moved', 1)} | {_stall_prefix(client)}{_cell(o, 'stall_ms', 0)} |")
+        lines.append("")
+    if "projection_foreign" in all_results:
+        proj = all_results["projection_foreign"]
+        title = (f"Projection of a file pyarrow wrote: 5 of 400 columns, {meta['foreign_size'] / 1e6:.0f} MB "
+                 "(no page checksums, no clinops metadata)")
+        lines += _ratio_table(title, proj, "total", "s")
         lines += ["| client | MB moved (median) | loop stall (ms) |", "|---|---|---|"]
         for client, o in proj.items():
             lines.append(f"| {client} | {_cell(o, 'mb_moved', 1)} | {_stall_prefix(client)}{_cell(o, 'stall_ms', 0)} |")
@@ -616,6 +649,10 @@ def main() -> None:
             spec = {**base, "endpoint": capped.url, "control_port": capped.control_port, "key": meta["wide_key"],
                     "columns": meta["columns"], "rows": meta["rows"]}
             all_results["projection"] = run_workload("projection", pick(PROJECTION_CLIENTS), spec, sizes, timeout)
+            spec = {**spec, "key": FOREIGN_KEY}
+            all_results["projection_foreign"] = run_workload(
+                "projection", pick(FOREIGN_PROJECTION_CLIENTS), spec, sizes, timeout
+            )
         if "gcs" in workloads:
             if importlib.util.find_spec("clinops_async._stores.gcs.backend") is None:
                 reason = "GCS bulk: clinops_async._stores.gcs.backend is not on this branch yet"
