@@ -491,12 +491,12 @@ def summary_rows(all_results: dict[str, dict[str, Outcome]]) -> list[tuple[str, 
 
 
 def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: Sizes, meta: dict[str, Any],
-                 quick: bool, skipped: list[str], elapsed: float) -> None:
+                 quick: bool, skipped: list[str], elapsed: float, when: datetime | None = None) -> None:
     lines = [
         "# Benchmark results",
         "",
         f"Written by `python benchmarks/run.py{' --quick' if quick else ''}` on "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} min.",
+        f"{when or datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} min.",
         "",
         "**Numbers are from a shared, noisy 2-core machine** (client, server, proxy and other people's test "
         "suites share the cores): read the ratios within this one run, not the absolute seconds.",
@@ -615,6 +615,25 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
     path.write_text("\n".join(lines))
 
 
+#: The measurements of the last run, from which ``--render`` writes the report again (after its texts change).
+RAW = WORK / "last-run.json"
+
+
+def save_results(path: Path, all_results: dict[str, dict[str, Outcome]], meta: dict[str, Any], quick: bool,
+                 skipped: list[str], elapsed: float) -> None:
+    outcomes = {w: {c: {"runs": o.runs, "error": o.error} for c, o in r.items()} for w, r in all_results.items()}
+    path.write_text(json.dumps({"results": outcomes, "meta": meta, "quick": quick, "skipped": skipped,
+                                "elapsed": elapsed, "written": datetime.now(UTC).isoformat()}))
+
+
+def render(path: Path, out: Path) -> None:
+    saved = json.loads(path.read_text())
+    results = {w: {c: Outcome(w, c, o["runs"], o["error"]) for c, o in r.items()} for w, r in saved["results"].items()}
+    sizes = QUICK if saved["quick"] else FULL
+    write_report(out, results, sizes, saved["meta"], saved["quick"], saved["skipped"], saved["elapsed"],
+                 when=datetime.fromisoformat(saved["written"]))
+
+
 def _mem_gib() -> float:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -641,8 +660,12 @@ def main() -> None:
     parser.add_argument("--workloads", default="bulk,big,projection,gcs,facade")
     parser.add_argument("--clients", help="comma-separated subset of clients")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--render", action="store_true", help=f"write the report again from {RAW.name}, no run")
     args = parser.parse_args()
     ensure_venv()
+    if args.render:
+        render(RAW, args.out)
+        return
     sizes = QUICK if args.quick else FULL
     if args.runs:
         sizes.runs = args.runs
@@ -673,15 +696,23 @@ def main() -> None:
         print(f"s3rver on {s3_port}; proxies {rtt.url} (RTT 20 ms), {capped.url} (+64 MB/s per connection)")
         meta = prepare(scratch, sizes, s3_port)
         base = {"bucket": BUCKET}
+
+        def report() -> None:  # after every workload, so that a run stopped early keeps what it measured
+            elapsed = time.monotonic() - started
+            write_report(args.out, all_results, sizes, meta, args.quick, skipped, elapsed)
+            save_results(RAW, all_results, meta, args.quick, skipped, elapsed)
+
         timeout = 120.0 if args.quick else 300.0
         if "bulk" in workloads:
             spec = {**base, "endpoint": rtt.url, "count": sizes.bulk_count}
             all_results["bulk"] = run_workload("bulk", pick(BULK_CLIENTS), spec, sizes, timeout, server_pid=s3_pid)
+            report()
         if "big" in workloads:
             weed_port = start_seaweedfs(procs)
             weed_capped = start_proxy(procs, weed_port, DELAY, RATE)
             spec = {**base, "endpoint": weed_capped.url, "matrix": meta["matrix"]}
             all_results["big"] = run_workload("big", pick(BIG_CLIENTS), spec, sizes, timeout)
+            report()
         if "projection" in workloads:
             spec = {**base, "endpoint": capped.url, "control_port": capped.control_port, "key": meta["wide_key"],
                     "columns": meta["columns"], "rows": meta["rows"]}
@@ -690,6 +721,7 @@ def main() -> None:
             all_results["projection_foreign"] = run_workload(
                 "projection", pick(FOREIGN_PROJECTION_CLIENTS), spec, sizes, timeout
             )
+            report()
         if "gcs" in workloads:
             if importlib.util.find_spec("clinops_async._stores.gcs.backend") is None:
                 reason = "GCS bulk: clinops_async._stores.gcs.backend is not on this branch yet"
@@ -709,6 +741,7 @@ def main() -> None:
 
                 all_results["gcs"] = run_workload("bulk", pick(GCS_CLIENTS), spec, sizes, timeout, reset=wipe,
                                                   server_pid=gcs_pid)
+                report()
                 fake_port, fake_pid = start_fake_gcs(procs)
                 fake_proxy = start_proxy(procs, fake_port, DELAY, 0)
                 spec = {**base, "endpoint": fake_proxy.url, "count": sizes.bulk_count, "backend": "gcs"}
@@ -716,12 +749,12 @@ def main() -> None:
                     "bulk", pick(GCS_CLIENTS), spec, sizes, timeout, reset=lambda: wipe_fake_gcs(fake_port),
                     server_pid=fake_pid,
                 )
+                report()
         if "facade" in workloads:
             spec = {**base, "endpoint": "", "calls": sizes.facade_calls}
             all_results["facade"] = run_workload("facade", ["clinops_async"], spec, sizes, timeout)
-        elapsed = time.monotonic() - started
-        write_report(args.out, all_results, sizes, meta, args.quick, skipped, elapsed)
-        print(f"wrote {args.out} after {elapsed:.0f} s")
+        report()
+        print(f"wrote {args.out} after {time.monotonic() - started:.0f} s")
     finally:
         procs.stop_all()
         shutil.rmtree(scratch, ignore_errors=True)
