@@ -346,28 +346,39 @@ def put_foreign_file(frame: Any, s3_port: int, key: str) -> int:
 
 
 #: Why clinops_async trails in a workload, as diagnosed with the harness (see docs/performance.md).
+_STALL_WHY = (
+    "on this machine, loaded far past its two cores by other work during the run, the loop's thread waits for "
+    "a core and for the GIL whatever it does; what remains of clinops_async's own is Python's full garbage "
+    "collection (it stops every thread, and a process with botocore's S3 model loaded tracks about twice the "
+    "objects of obstore's) and botocore building each request on the loop (docs/performance.md, 'What runs on "
+    "the event loop')"
+)
 BEHIND_WHY = {
-    "bulk up + down (s)": "CPU per request, on two cores shared with the server and the proxy: each ~1 MB "
-    "artifact costs clinops_async about 10 ms of encoding, 2.5 ms of decoding and 2 ms per request in botocore's "
-    "Python pipeline (signing, event hooks, parsing), the last on the event loop's thread; obstore's requests "
-    "run in Rust. clinops_async is ahead of every Python client in the same run (boto3 with 16 threads, s3fs "
-    "async, hand-written aiobotocore)",
-    "big up + down (s)": "the peers above 20 s ran once, so this ratio carries the noise of single runs; the "
-    "upload is encoded row group by row group while its parts are sent",
-    "loop stall, worst of up/down (ms)": "what is left is pyarrow converting a row group's columns (holding the "
-    "GIL) and botocore building requests on the loop, both competing for two cores with the server and the proxy",
-    "peak RSS / frame": "the download's peak: the original frame, the frame being decoded and the interpreter, plus "
-    "0.3-0.4x of memory Arrow's allocator (mimalloc) keeps for reuse",
+    "bulk up + down (s)": "CPU per request, on two cores shared with the server and the proxy: 44% of the loop "
+    "thread's time in bulk is botocore's Python request pipeline (serialising, endpoint rules, event hooks, "
+    "signing), against ~4% in clinops_async's own code; obstore builds its requests in Rust outside the GIL",
+    "big up + down (s)": "every client ran once (each first run took over 20 s on the loaded machine), so this "
+    "ratio carries the noise of single runs",
+    "loop stall in bulk, worst of up/down (ms)": _STALL_WHY,
+    "loop stall in big, worst of up/down (ms)": _STALL_WHY,
+    "loop stall in projection (ms)": _STALL_WHY,
+    "loop stall in GCS bulk, gcp-storage-emulator (ms)": _STALL_WHY,
+    "loop stall in GCS bulk, fake-gcs-server (ms)": _STALL_WHY,
+    "peak RSS / frame": "the download's peak: the frame being decoded, the part of the received file not yet "
+    "handed back, the interpreter with its libraries (~0.5x of this frame), and memory Arrow's allocator keeps "
+    "for reuse",
     "projection (s)": "the first ranged read (256 KiB, so that a small artifact arrives in one request) and a "
     "1 MiB footer guess cost a little more than reading the footer's exact length first",
-    "GCS bulk up + down (s)": "the upload protocol on this emulator, not the client: clinops_async sends each "
-    "artifact as one multipart POST (bytes, metadata, CRC32C, precondition), which the single-threaded "
-    "gcp-storage-emulator parses with Python's email parser line by line (~55 ms of its time per 1 MB, "
-    "against ~5 ms for a bare media POST); raw gcloud-aio-storage sends bare media POSTs with no metadata "
-    "or checksum. The same peer sending the same metadata (the `+ metadata` control) lands level with "
-    "clinops_async; downloads are within the noise of the peers'",
     "projection (MB moved)": "the first ranged read (256 KiB) and the 1 MiB footer guess move about 1 MB more "
     "than the columns and the exact footer",
+    "projection of a pyarrow-written file (s)": "pyarrow's C++ filesystem reads the footer's exact length first "
+    "and coalesces the chunks into fewer requests; clinops_async's 256 KiB first read and 1 MiB footer guess "
+    "cost a little more on a file whose chunks are as small as these",
+    "projection of a pyarrow-written file (MB moved)": "the first ranged read (256 KiB) and the 1 MiB footer "
+    "guess move about 1 MB more than the columns and the exact footer",
+    "GCS bulk up + down, gcp-storage-emulator (s)": "the single-threaded emulator parses every multipart POST "
+    "with Python's email parser line by line; its CPU time per run is in the details",
+    "GCS bulk up + down, fake-gcs-server (s)": "not diagnosed yet; the server's CPU time per run is in the details",
 }
 
 
