@@ -165,7 +165,7 @@ def start_s3rver(procs: Processes, directory: Path) -> tuple[int, int]:
     return port, process.pid
 
 
-def start_seaweedfs(procs: Processes) -> int:
+def start_seaweedfs(procs: Processes, directory: Path) -> int:
     """SeaweedFS (the library's test helper starts it; data on /dev/shm) with the bench bucket. The big
     workload runs against it because, like S3, it keeps a full-object CRC32C for multipart uploads:
     s3rver ignores that checksum, so clinops_async (which will not send a streamed upload unverified)
@@ -175,7 +175,7 @@ def start_seaweedfs(procs: Processes) -> int:
     from clinops_async.testing import start_seaweedfs as library_start_seaweedfs
 
     previous = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = "/dev/shm" if Path("/dev/shm").is_dir() else tempfile.gettempdir()
+    os.environ["TMPDIR"] = str(directory)  # its data and its logs: removed with the run's scratch directory
     tempfile.tempdir = None
     try:
         server = library_start_seaweedfs()
@@ -630,6 +630,11 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
 RAW = WORK / "last-run.json"
 
 
+def raw_path(quick: bool) -> Path:
+    """Where a run keeps its measurements: a quick run never overwrites those of the last full run."""
+    return RAW.with_name("last-quick-run.json") if quick else RAW
+
+
 def save_results(path: Path, all_results: dict[str, dict[str, Outcome]], meta: dict[str, Any], quick: bool,
                  skipped: list[str], elapsed: float) -> None:
     outcomes = {w: {c: {"runs": o.runs, "error": o.error} for c, o in r.items()} for w, r in all_results.items()}
@@ -671,11 +676,12 @@ def main() -> None:
     parser.add_argument("--workloads", default="bulk,big,projection,gcs,facade")
     parser.add_argument("--clients", help="comma-separated subset of clients")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
-    parser.add_argument("--render", action="store_true", help=f"write the report again from {RAW.name}, no run")
+    parser.add_argument("--render", action="store_true",
+                        help=f"write the report again from {RAW.name} (with --quick: the last quick run's), no run")
     args = parser.parse_args()
     ensure_venv()
     if args.render:
-        render(RAW, args.out)
+        render(raw_path(args.quick), args.out)
         return
     sizes = QUICK if args.quick else FULL
     if args.runs:
@@ -711,7 +717,7 @@ def main() -> None:
         def report() -> None:  # after every workload, so that a run stopped early keeps what it measured
             elapsed = time.monotonic() - started
             write_report(args.out, all_results, sizes, meta, args.quick, skipped, elapsed)
-            save_results(RAW, all_results, meta, args.quick, skipped, elapsed)
+            save_results(raw_path(args.quick), all_results, meta, args.quick, skipped, elapsed)
 
         timeout = 120.0 if args.quick else 300.0
         if "bulk" in workloads:
@@ -719,7 +725,7 @@ def main() -> None:
             all_results["bulk"] = run_workload("bulk", pick(BULK_CLIENTS), spec, sizes, timeout, server_pid=s3_pid)
             report()
         if "big" in workloads:
-            weed_port = start_seaweedfs(procs)
+            weed_port = start_seaweedfs(procs, scratch)
             weed_capped = start_proxy(procs, weed_port, DELAY, RATE)
             spec = {**base, "endpoint": weed_capped.url, "matrix": meta["matrix"]}
             all_results["big"] = run_workload("big", pick(BIG_CLIENTS), spec, sizes, timeout)

@@ -49,7 +49,7 @@ def main() -> None:
         s3_port, _ = run.start_s3rver(procs, scratch / "s3")
         rtt = run.start_proxy(procs, s3_port, run.DELAY, 0)
         # Big frames on SeaweedFS, which keeps full-object CRC32Cs as S3 does (see run.start_seaweedfs).
-        capped = run.start_proxy(procs, run.start_seaweedfs(procs), run.DELAY, run.RATE)
+        capped = run.start_proxy(procs, run.start_seaweedfs(procs, scratch), run.DELAY, run.RATE)
         big_path = scratch / "big.npy"
         sys.path.insert(0, str(run.HERE))
         import data
