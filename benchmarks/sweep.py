@@ -46,9 +46,10 @@ def main() -> None:
     bulk: dict[int, list[dict[str, Any]]] = {k: [] for k in BULK_IN_FLIGHT}
     try:
         (scratch / "s3").mkdir()
-        s3_port = run.start_s3rver(procs, scratch / "s3")
+        s3_port, _ = run.start_s3rver(procs, scratch / "s3")
         rtt = run.start_proxy(procs, s3_port, run.DELAY, 0)
-        capped = run.start_proxy(procs, s3_port, run.DELAY, run.RATE)
+        # Big frames on SeaweedFS, which keeps full-object CRC32Cs as S3 does (see run.start_seaweedfs).
+        capped = run.start_proxy(procs, run.start_seaweedfs(procs, scratch), run.DELAY, run.RATE)
         big_path = scratch / "big.npy"
         sys.path.insert(0, str(run.HERE))
         import data

@@ -9,8 +9,9 @@ import crc32c as _crc32c_impl
 
 __all__ = ["crc32c_b64", "crc32c_b64_async", "crc32c_int", "encode_crc32c"]
 
-#: Buffers at least this large are checksummed in a worker thread, in slices.
-_THREAD_CRC_BYTES = 1 << 20
+#: Buffers at least this large are checksummed in a worker thread, in slices. CRC32C runs at ~25 GB/s
+#: (SSE4.2/ARMv8 instructions), so 8 MiB take ~0.3 ms: less than the thread hop and the GIL hand-over.
+_THREAD_CRC_BYTES = 8 << 20
 _CRC_SLICE = 8 << 20
 
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Itera
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
-import anyio
 import pandas as pd
 
 from .._config import RetryConfig, TransferConfig
@@ -29,13 +28,14 @@ from .bulk import BulkItem, BulkResult, ProgressCallback, pair_label, pair_name,
 from .checksum import crc32c_b64
 from .codecs import ResultKind, StorageFormat
 from .copying import CopyingMixin
+from .cpu import run_cpu_bound
 from .datasets.store import DatasetMethods
 from .download import Downloader
 from .filters import Filters, check_columns, to_expression
 from .metadata import ArtifactInfo, artifact_info
 from .names import list_prefix, name_from_key, object_key, validate_prefix
 from .signing import SigningMixin
-from .streamed import NoFullObjectChecksum, StreamedUpload
+from .streamed import upload_streamed
 from .streaming import StreamingMethods
 from .upload import Uploader, put_request
 from .versions import VersionsMixin, check_if_match
@@ -146,17 +146,14 @@ class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMix
         counter = ByteCounter(progress)
         backend = await self._ready()
         uploader = Uploader(backend, self.transfer, self.retry_config)
-        estimate = self._streaming_estimate(df, backend)
+        # Sizing a frame (memory_usage) costs ~1 ms: done with the encoding, in one trip to a worker thread.
+        estimate, whole = await run_cpu_bound(self._size_or_encode, df, backend)
         if estimate is not None and isinstance(df, pd.DataFrame):  # only pandas frames are streamed
             request = put_request(backend, key, self.format, size=estimate, crc=None, shape=df.shape,
                                   overwrite=overwrite, if_match=if_match)
-            await uploader.refuse_existing(request)
-            try:
-                await StreamedUpload(uploader, request, df, compression=self.compression, counter=counter).run()
+            if await upload_streamed(uploader, request, df, compression=self.compression, counter=counter):
                 return request.uri
-            except NoFullObjectChecksum:
-                pass  # the server keeps no full-object CRC32C: encode the file whole, record its CRC32C
-        encoded, crc = await anyio.to_thread.run_sync(self._encode, df)
+        encoded, crc = whole if whole is not None else await run_cpu_bound(self._encode, df)
         request = put_request(
             backend, key, self.format, size=len(encoded.data), crc=crc, shape=(encoded.rows, encoded.columns),
             overwrite=overwrite, if_match=if_match,
@@ -176,6 +173,11 @@ class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMix
         if size < max(self.transfer.multipart_threshold, self.transfer.part_size):
             return None
         return size
+
+    def _size_or_encode(self, df: object, backend: Backend) -> tuple[int | None, tuple[codecs.Encoded, str] | None]:
+        """In a worker thread: the streaming estimate of a big frame, or the encoded file of any other."""
+        estimate = self._streaming_estimate(df, backend)
+        return (estimate, None) if estimate is not None else (None, self._encode(df))
 
     def _encode(self, df: object) -> tuple[codecs.Encoded, str]:
         # The checksum is taken on the same worker thread: on the loop, the GIL hand-over after the
@@ -252,10 +254,10 @@ class AsyncPipelineStore(DatasetMethods, CopyingMixin, VersionsMixin, SigningMix
         if isinstance(data, ReceiveBuffer):
             received = data
             del data
-            return await anyio.to_thread.run_sync(lambda: self._decode_received(received, options))
+            return await run_cpu_bound(lambda: self._decode_received(received, options))
         box: list[Any] = [data]
         del data
-        return await anyio.to_thread.run_sync(lambda: codecs.decode_owned(box, self.format, **options))
+        return await run_cpu_bound(lambda: codecs.decode_owned(box, self.format, **options))
 
     def _decode_received(self, buffer: ReceiveBuffer, options: dict[str, Any]) -> Any:
         # The decoder hands back each range of the buffer once it is decoded, so the received bytes

@@ -76,8 +76,6 @@ class Downloader:
                 except ObjectChangedError:
                     continue
                 return head
-            if META_FORMAT not in meta.metadata:
-                break  # not written by this library: no page checksums to rely on, so read it whole
             try:
                 view = await fetch_projection(
                     backend, key, columns, expression=expression, transfer=self.transfer,

@@ -6,9 +6,14 @@ concurrently into their places, and pyarrow then decodes those columns from the 
 file were there. The bytes that did not travel are never read. With a row filter, pyarrow's dataset
 machinery (``split_by_row_group``) picks the row groups whose statistics may hold matching rows
 from the footer, and only their chunks travel, those of the columns the filter reads included.
-Integrity comes from the Parquet page CRCs that every artifact carries (written by :mod:`.codecs`,
-verified on decode), so projection is only used on artifacts this library wrote; anything else is
-downloaded whole.
+Integrity: every range is read from one version of the object (pinned by its ETag or generation; a
+replaced object restarts the read), the footer must fit the object's size and every column chunk it
+names must lie between the leading magic and the footer (otherwise the file is read whole, and its
+decoding reports the damage), and Parquet page CRCs are verified on decode wherever the writer put
+them: every artifact this library writes, and files from writers that opt in (pyarrow's
+``write_page_checksum=True``, Spark with ``parquet.page.write-checksum.enabled``). A column chunk of
+a file written without page CRCs is taken as it arrives; the whole-file CRC32C this library records
+cannot be checked without the whole file, so it is not checked on a projected read.
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ def column_ranges(
                 start = min(start, chunk.dictionary_page_offset)
             spans.append((start, start + chunk.total_compressed_size))
     spans.sort()
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         if merged and start - merged[-1][1] <= _MERGE_GAP:
@@ -76,6 +85,20 @@ def _footer_length(tail: memoryview) -> int:
     if bytes(tail[-4:]) != b"PAR1":
         raise ValueError("not a Parquet file")
     return int.from_bytes(tail[-8:-4], "little")
+
+
+def check_layout(metadata: pq.FileMetaData, footer_start: int) -> None:
+    """ValueError unless every column chunk lies between the leading magic and the footer: a footer
+    that does not fit the object (a truncated or spliced file) is not trusted for ranged reads."""
+    for rg in range(metadata.num_row_groups):
+        group = metadata.row_group(rg)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            start = chunk.data_page_offset
+            if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+                start = min(start, chunk.dictionary_page_offset)
+            if start < 4 or start + chunk.total_compressed_size > footer_start:
+                raise ValueError(f"column chunk at {start} lies outside the data of the file")
 
 
 @dataclass
@@ -124,7 +147,9 @@ async def read_footer(source: RangedSource, view: memoryview, have: int, guess: 
         footer = _footer_length(view[-8:])
     except ValueError:
         return None
-    footer_start = max(0, size - 8 - footer)
+    if footer + 12 > size:  # the leading magic, the footer, its length and the trailing magic
+        return None
+    footer_start = size - 8 - footer
     if footer_start < tail_start:
         await source.fill(view, footer_start, tail_start, have=have)
     return min(footer_start, tail_start)
@@ -158,6 +183,7 @@ def plan_read(
         pyarrow.ArrowException, OSError, ValueError: The footer is not readable.
     """
     parquet = pq.ParquetFile(pa.py_buffer(mirror))
+    check_layout(parquet.metadata, len(mirror) - 8 - _footer_length(memoryview(mirror)[-8:]))
     schema = parquet.schema_arrow
     names = check_columns(schema, columns, uri)
     names = list(schema.names) if names is None else names + [c for c in index_columns(schema) if c not in names]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .backend import ByteCounter, MultipartUpload, PutRequest
     from .upload import Uploader
 
-__all__ = ["NoFullObjectChecksum", "StreamedUpload"]
+__all__ = ["NoFullObjectChecksum", "StreamedUpload", "upload_streamed"]
 
 logger = logging.getLogger("clinops_async")
 
@@ -157,3 +157,16 @@ class StreamedUpload:
         )
         await self.uploader.complete(self.upload, self.request, [self.parts[n] for n in sorted(self.parts)], file_crc)
         logger.debug("uploaded %s (%d bytes, encoded while sent)", self.request.uri, tail.size)
+
+
+async def upload_streamed(
+    uploader: Uploader, request: PutRequest, df: pd.DataFrame, *, compression: str, counter: ByteCounter
+) -> bool:
+    """Store a big pandas frame encoded row group by row group while its parts are sent. False when
+    the server keeps no full-object CRC32C: the caller encodes the file whole and records its CRC32C."""
+    await uploader.refuse_existing(request)
+    try:
+        await StreamedUpload(uploader, request, df, compression=compression, counter=counter).run()
+    except NoFullObjectChecksum:
+        return False
+    return True
