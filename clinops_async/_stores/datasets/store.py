@@ -73,7 +73,8 @@ class DatasetMethods:
         return store
 
     def _pickle_config(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        handed_in = sorted(set(self._config[1]) & _SECRET_ARGUMENTS)
+        given = self._config[1]
+        handed_in = sorted(key for key in _SECRET_ARGUMENTS if given.get(key) is not None)
         if handed_in:
             # Pickling them would copy secrets into every worker's task stream and logs of it.
             raise ConfigurationError(
