@@ -111,7 +111,8 @@ def s3fs_pyarrow(endpoint: str) -> Any:
 def read(client: str, endpoint: str) -> dict[str, Any]:
     """One read by ``client``; its wall time, rows, and (clinops_async) the worst event-loop stall."""
     columns = [c for c in WANTED if c not in ("site", "month")]
-    imports = {"clinops_async": ["clinops_async._stores.s3.store", "pyarrow.dataset"],
+    imports = {"clinops_async": ["clinops_async._stores.s3.store", "pyarrow.dataset", "aiobotocore.session",
+                                 "aiobotocore.config", "aiobotocore.httpsession"],
                "pyarrow.dataset": ["pyarrow.dataset", "pyarrow.fs"], "polars scan_parquet": ["polars"],
                "awswrangler": ["awswrangler"], "duckdb httpfs": ["duckdb", "duckdb_extension_httpfs"]}
     for module in imports[client]:  # module imports are not the read: done before the clock starts

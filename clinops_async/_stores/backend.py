@@ -181,6 +181,11 @@ class Backend(abc.ABC):
     def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         """Every key that starts with ``prefix`` (all pages)."""
 
+    async def list_sizes(self, prefix: str) -> dict[str, ObjectMeta] | None:
+        """Every object under ``prefix`` with the size and ETag its listing gives, or None when this
+        backend's listing does not give them (callers then learn them from a first read)."""
+        return None
+
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Delete the object (no error when it is already gone)."""

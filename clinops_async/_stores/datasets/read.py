@@ -12,7 +12,7 @@ files another tool wrote carry what that tool wrote, and are read the same way.
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ..._exceptions import ArtifactNotFoundError, ConfigurationError, SerializationError, TransientStoreError
 from ..._retry import retry
 from ..._tasks import run_limited
-from ..backend import Backend, ByteCounter, ObjectChangedError
+from ..backend import Backend, ByteCounter, ObjectChangedError, ObjectMeta
 from ..download import Downloader
 from ..filters import check_filter, filter_columns
 from ..projection import RangedSource, column_ranges, read_footer
@@ -43,6 +43,8 @@ __all__ = ["DatasetPlan", "list_dataset", "plan_artifact", "plan_dataset", "read
 #: columns asked for. A larger footer costs one more request; a fragment this small arrives whole.
 FRAGMENT_FIRST_READ = 16 << 10
 FRAGMENT_FOOTER_GUESS = 16 << 10
+#: A fragment of known size below this is read whole (one request, checked against its CRC32C).
+FRAGMENT_WHOLE_BELOW = FRAGMENT_FIRST_READ + FRAGMENT_FOOTER_GUESS
 
 #: Every page that carries a CRC is checked as it is decoded.
 _FORMAT = ds.ParquetFileFormat(
@@ -61,6 +63,8 @@ class DatasetPlan:
     columns: list[str]  #: the columns returned, in order
     expression: pc.Expression | None
     typed: bool  #: the partition types were recorded by this library (not inferred)
+    #: Each file's size and ETag as the listing gave them (empty when the backend's listing does not).
+    listed: dict[str, ObjectMeta] = field(default_factory=dict)
 
 
 async def list_dataset(backend: Backend, root: str, retry_config: RetryConfig) -> list[str]:
@@ -84,10 +88,13 @@ async def plan_dataset(
         SerializationError: A file cannot be read as Parquet, or its path is not hive-style.
     """
     uri = backend.uri(root)
-    fragments = parse_fragments(root, await list_dataset(backend, root, retry_config), uri)
+    listed = await retry(retry_config, lambda: backend.list_sizes(root), what=f"listing of {uri}")
+    keys = list(listed) if listed is not None else await list_dataset(backend, root, retry_config)
+    fragments = parse_fragments(root, keys, uri)
     if not fragments:
         raise ArtifactNotFoundError(f"no dataset is stored at {uri}", uri=uri)
-    file_schema = await _file_schema(backend, fragments[0], transfer, retry_config)
+    listed = listed or {}
+    file_schema = await _file_schema(backend, fragments[0], listed.get(fragments[0].key), transfer, retry_config)
     recorded = partition_schema_of(file_schema)
     partitions = recorded if recorded is not None else infer_partition_schema(fragments)
     if recorded is not None and recorded.names != [k for k, _ in fragments[0].keys]:
@@ -103,14 +110,15 @@ async def plan_dataset(
     partition_schema = pa.schema([schema.field(c) for c in partition_cols])
     kept = await anyio.to_thread.run_sync(lambda: prune(fragments, partition_schema, schema, expression, uri))
     return DatasetPlan(uri, schema, partition_cols, kept, list(schema.names if columns is None else columns),
-                       expression, recorded is not None)
+                       expression, recorded is not None, {f.key: listed[f.key] for f, _ in kept if f.key in listed})
 
 
 async def _file_schema(
-    backend: Backend, fragment: Fragment, transfer: TransferConfig, retry_config: RetryConfig
+    backend: Backend, fragment: Fragment, listed: ObjectMeta | None, transfer: TransferConfig,
+    retry_config: RetryConfig,
 ) -> pa.Schema:
     """The Arrow schema of one file, from its footer."""
-    mirror, _, _ = await _mirror_footer(backend, fragment.key, transfer, retry_config, ByteCounter(None))
+    mirror, _, _ = await _mirror_footer(backend, fragment.key, transfer, retry_config, ByteCounter(None), listed)
     return await anyio.to_thread.run_sync(lambda: _parquet(mirror, backend.uri(fragment.key)).schema_arrow)
 
 
@@ -125,11 +133,22 @@ def _parquet(mirror: object, uri: str) -> pq.ParquetFile:
 
 
 async def _mirror_footer(
-    backend: Backend, key: str, transfer: TransferConfig, retry_config: RetryConfig, counter: ByteCounter
+    backend: Backend, key: str, transfer: TransferConfig, retry_config: RetryConfig, counter: ByteCounter,
+    listed: ObjectMeta | None = None,
 ) -> tuple[mmap.mmap | bytes, RangedSource | None, int]:
     """The object's bytes as far as its footer: whole (verified) when small or not ranged; else a
-    sparse mirror of its size holding the first bytes and the tail, with the source to fill it."""
+    sparse mirror of its size holding the first bytes and the tail, with the source to fill it.
+
+    ``listed``: the size and ETag the listing gave. A fragment larger than a first read and a footer
+    guess then costs one request (its tail, pinned to that ETag) instead of a first read and a tail
+    read in series; a smaller one is read whole and checked against its CRC32C as before."""
     uri = backend.uri(key)
+    if listed is not None and backend.supports_ranged_reads and listed.size > FRAGMENT_WHOLE_BELOW:
+        source = RangedSource(backend, key, listed, transfer, retry_config, counter)
+        mirror = mmap.mmap(-1, listed.size)
+        if await read_footer(source, memoryview(mirror), 0, FRAGMENT_FOOTER_GUESS) is None:
+            _parquet(b"", uri)  # raises, naming the file
+        return mirror, source, 0
     downloader = Downloader(backend, transfer, retry_config)
     if not backend.supports_ranged_reads:
         data = await downloader.fetch(key, counter)
@@ -166,7 +185,9 @@ async def read_fragment(
     uri = backend.uri(fragment.key)
     moved = ByteCounter(None)
     try:
-        mirror, source, have = await _mirror_footer(backend, fragment.key, transfer, retry_config, moved)
+        mirror, source, have = await _mirror_footer(
+            backend, fragment.key, transfer, retry_config, moved, plan.listed.get(fragment.key)
+        )
         row_groups = only
         if source is not None:
             row_groups, ranges = await anyio.to_thread.run_sync(

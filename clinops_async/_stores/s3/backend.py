@@ -83,7 +83,8 @@ class S3Backend(Backend):
         return self._client
 
     async def open(self) -> None:
-        from aiobotocore.config import AioConfig
+        # Importing aiobotocore (aiohttp, its SSL setup) takes a second of CPU: not on the event loop.
+        AioConfig = await anyio.to_thread.run_sync(_aio_config_class)
 
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL"
@@ -303,6 +304,18 @@ class S3Backend(Backend):
             for item in page.get("Contents", ()):
                 yield item["Key"]
 
+    async def list_sizes(self, prefix: str) -> dict[str, ObjectMeta] | None:
+        # A ListObjectsV2 page names each object's size and ETag: a reader that pins its ranged reads
+        # to that ETag needs no first read to learn them.
+        paginator = self.client.get_paginator("list_objects_v2")
+        uri = self.uri(prefix)
+        listed: dict[str, ObjectMeta] = {}
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix).__aiter__()
+        while (page := await self._bounded(uri, 0, anext(pages, None))) is not None:
+            for item in page.get("Contents", ()):
+                listed[item["Key"]] = ObjectMeta(item["Key"], int(item["Size"]), etag=item.get("ETag"))
+        return listed
+
     async def incomplete_uploads(self, prefix: str) -> list[tuple[str, str, datetime | None]]:
         """``(key, upload_id, initiated)`` of every multipart upload under ``prefix`` not yet completed."""
         paginator = self.client.get_paginator("list_multipart_uploads")
@@ -403,3 +416,9 @@ def _no_expect_continue(client: Any) -> None:
     from botocore.handlers import add_expect_header
 
     client.meta.events.unregister("before-call.s3", add_expect_header)
+
+
+def _aio_config_class() -> Any:
+    from aiobotocore.config import AioConfig
+
+    return AioConfig
