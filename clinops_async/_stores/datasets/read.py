@@ -277,13 +277,16 @@ async def read_fragments(
     of all at once, then one decode of them all by pyarrow's own thread pool (native code, off the
     event loop). A fragment never waits for another's decode to start its reads."""
     fragments = plan.fragments
+    # Each fragment costs one small footer request, then (here) one merged range: as many in flight as
+    # the store keeps connections, so the 18 fragments of a cohort go out in one wave, not two.
+    limit = max(transfer.bulk_concurrency, transfer.max_pool_connections)
 
     async def footer(fragment: Fragment) -> tuple[mmap.mmap | bytes, RangedSource | None, int, ByteCounter]:
         moved = ByteCounter(None)
         listed = plan.listed.get(fragment.key)
         return (*await _mirror_footer(backend, fragment.key, transfer, retry_config, moved, listed), moved)
 
-    footers = await _gather(transfer.bulk_concurrency, [partial(footer, f) for f, _ in fragments])
+    footers = await _gather(limit, [partial(footer, f) for f, _ in fragments])
     planned = await anyio.to_thread.run_sync(lambda: [
         _plan_fragment(mirror, partition, plan, backend.uri(f.key)) if source is not None else (None, [])
         for (f, partition), (mirror, source, _, _) in zip(fragments, footers, strict=True)
@@ -295,7 +298,7 @@ async def read_fragments(
             await source.fill_ranges(memoryview(mirror), planned[index][1], have=have)
         counter.add(moved.done)
 
-    await _gather(transfer.bulk_concurrency, [partial(chunks, i) for i in range(len(fragments))])
+    await _gather(limit, [partial(chunks, i) for i in range(len(fragments))])
     parts = [(mirror, partition, rows, backend.uri(f.key)) for (f, partition), (mirror, *_), (rows, _)
              in zip(fragments, footers, planned, strict=True)]
     return await anyio.to_thread.run_sync(lambda: _decode_all(parts, plan))
