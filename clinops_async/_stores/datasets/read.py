@@ -12,6 +12,7 @@ files another tool wrote carry what that tool wrote, and are read the same way.
 from __future__ import annotations
 
 import mmap
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
@@ -274,8 +275,8 @@ async def read_fragments(
 ) -> pa.Table:
     """Every surviving fragment as one table in the order of their paths, in the fewest round trips:
     the footers of all fragments at once, planned in one worker call, then the needed column chunks
-    of all at once, then one decode of them all by pyarrow's own thread pool (native code, off the
-    event loop). A fragment never waits for another's decode to start its reads."""
+    of all at once; each fragment is decoded in a worker thread as soon as its chunks are in (at
+    most one decode per core), so decoding overlaps the transfers still under way."""
     fragments = plan.fragments
     # Each fragment costs one small footer request, then (here) one merged range: as many in flight as
     # the store keeps connections, so the 18 fragments of a cohort go out in one wave, not two.
@@ -292,16 +293,20 @@ async def read_fragments(
         for (f, partition), (mirror, source, _, _) in zip(fragments, footers, strict=True)
     ])
 
-    async def chunks(index: int) -> None:
+    decoders = anyio.CapacityLimiter(os.cpu_count() or 1)
+
+    async def chunks(index: int) -> pa.Table:
         mirror, source, have, moved = footers[index]
         if source is not None:
             await source.fill_ranges(memoryview(mirror), planned[index][1], have=have)
         counter.add(moved.done)
+        (fragment, partition), rows = fragments[index], planned[index][0]
+        return await anyio.to_thread.run_sync(
+            lambda: _decode(mirror, partition, plan, rows, backend.uri(fragment.key)), limiter=decoders
+        )
 
-    await _gather(limit, [partial(chunks, i) for i in range(len(fragments))])
-    parts = [(mirror, partition, rows, backend.uri(f.key)) for (f, partition), (mirror, *_), (rows, _)
-             in zip(fragments, footers, planned, strict=True)]
-    return await anyio.to_thread.run_sync(lambda: _decode_all(parts, plan))
+    tables = await _gather(limit, [partial(chunks, i) for i in range(len(fragments))])
+    return pa.concat_tables([plan.schema.empty_table().select(plan.columns), *tables])
 
 
 async def _gather(limit: int, calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
@@ -321,18 +326,3 @@ async def _gather(limit: int, calls: list[Callable[[], Awaitable[T]]]) -> list[T
         message = f"{exc} was replaced while it was being read; read the dataset again"
         raise TransientStoreError(message, uri=str(exc)) from None
     return results  # type: ignore[return-value]
-
-
-def _decode_all(
-    parts: list[tuple[mmap.mmap | bytes, pc.Expression, list[int] | None, str]], plan: DatasetPlan
-) -> pa.Table:
-    """The plan's rows of every fragment, decoded together; on failure, decoded one by one to name the file."""
-    empty = plan.schema.empty_table().select(plan.columns)
-    try:
-        fragments = [_FORMAT.make_fragment(pa.BufferReader(pa.py_buffer(mirror)), partition_expression=partition,
-                                           row_groups=rows) for mirror, partition, rows, _ in parts]
-        dataset = ds.FileSystemDataset(fragments, plan.schema, _FORMAT)
-        return pa.concat_tables([empty, dataset.to_table(columns=plan.columns, filter=plan.expression)])
-    except (pa.ArrowException, OSError, ValueError):
-        tables = [_decode(mirror, partition, plan, rows, uri) for mirror, partition, rows, uri in parts]
-        return pa.concat_tables([empty, *tables])  # reached only if no single fragment fails
