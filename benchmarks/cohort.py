@@ -285,7 +285,9 @@ def report(results: dict[str, list[dict[str, Any]]], needed: int, meta: dict[str
             f"| {client} | {statistics.median(secs):.2f}{span} | {moved / 1e6:.2f} | {moved / needed:.2f} | "
             f"{ok[0]['rows']:,} | {'' if stall is None else f'{stall:.1f}'} |"
         )
-    lines += ["", "Peers are blocking clients (their loop stall does not apply). <!-- /cohort -->"]
+    lines += ["", "`clinops_async, store open`: the same read with the store opened (client created, first "
+              "connection made) before the clock starts. Peers are blocking clients (their loop stall does not "
+              "apply). <!-- /cohort -->"]
     return "\n".join(lines) + "\n"
 
 
