@@ -240,6 +240,17 @@ class Backend(abc.ABC):
                 return
             token = page.next_token
 
+    async def list_sizes(self, prefix: str) -> dict[str, ObjectMeta]:
+        """Every object under ``prefix`` by key, with the size and ETag (or generation) its listing
+        gives: a reader that pins its ranged reads to them needs no first read (all pages)."""
+        listed: dict[str, ObjectMeta] = {}
+        token: str | None = None
+        while True:
+            page = await self.list_page(prefix, token)
+            listed.update((meta.key, meta) for meta in page.objects)
+            if (token := page.next_token) is None:
+                return listed
+
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Delete the object (no error when it is already gone)."""

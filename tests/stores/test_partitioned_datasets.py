@@ -139,6 +139,25 @@ async def test_filters_prune_partitions_and_move_only_needed_columns(store_env: 
         assert moved[-1] < whole * 2 / 18 * 0.75
 
 
+async def test_on_s3_a_fragment_costs_one_footer_request_then_its_chunks(store_env: StoreEnv) -> None:
+    if store_env.name not in ("s3", "seaweedfs"):
+        pytest.skip("the listing gives sizes and ETags on S3 only; elsewhere a first read learns them")
+    async with store_env.make() as store:
+        await store.write_dataset(cohort(rows_per_partition=40_000), "big", partition_cols=["site", "month"])
+        client = (await store._ready()).client  # type: ignore[attr-defined]
+        ranges: list[str] = []
+        client.meta.events.register(
+            "provide-client-params.s3.GetObject", lambda params, **_: ranges.append(params.get("Range", "whole"))
+        )
+        filters = (pc.field("site") == "site-b") & pc.field("month").isin(MONTHS[:2])
+        back = await store.read_dataset("big", columns=["subject_id", "lactate"], filters=filters, result_type="arrow")
+    assert back.num_rows == 2 * 40_000
+    # The first file's footer (the schema), then per surviving fragment its footer and one range per
+    # column (heart_rate lies between them): no first read to learn a size the listing gave.
+    assert len(ranges) == 1 + 2 + 2 * 2, ranges
+    assert not [r for r in ranges if r.startswith("bytes=0-") or r == "whole"], ranges
+
+
 @pytest.mark.parametrize("writer", ["pyarrow", "polars"])
 async def test_datasets_other_tools_wrote_read_back_equal(store_env: StoreEnv, writer: str, tmp_path: Path) -> None:
     table = cohort(rows_per_partition=50).select(["subject_id", "age", "heart_rate", "site", "month"])

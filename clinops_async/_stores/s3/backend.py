@@ -85,7 +85,8 @@ class S3Backend(Backend):
         return self._client
 
     async def open(self) -> None:
-        from aiobotocore.config import AioConfig
+        # Importing aiobotocore (aiohttp, its SSL setup) takes a second of CPU: not on the event loop.
+        AioConfig = await anyio.to_thread.run_sync(_aio_config_class)
 
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL"
@@ -426,3 +427,9 @@ def _no_expect_continue(client: Any) -> None:
     from botocore.handlers import add_expect_header
 
     client.meta.events.unregister("before-call.s3", add_expect_header)
+
+
+def _aio_config_class() -> Any:
+    from aiobotocore.config import AioConfig
+
+    return AioConfig
