@@ -139,9 +139,8 @@ async def test_filters_prune_partitions_and_move_only_needed_columns(store_env: 
         assert moved[-1] < whole * 2 / 18 * 0.75
 
 
+@pytest.mark.parametrize("store_env", ["s3", "seaweedfs"], indirect=True)  # it counts botocore's requests
 async def test_on_s3_a_fragment_costs_one_footer_request_then_its_chunks(store_env: StoreEnv) -> None:
-    if store_env.name not in ("s3", "seaweedfs"):
-        pytest.skip("the listing gives sizes and ETags on S3 only; elsewhere a first read learns them")
     async with store_env.make() as store:
         await store.write_dataset(cohort(rows_per_partition=40_000), "big", partition_cols=["site", "month"])
         client = (await store._ready()).client  # type: ignore[attr-defined]
