@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError, PipelineError
 from .errors import PipelineNotDeployedError, arn_in_message, call, error_code, translate
-from .results import ExecutionResult, ExecutionSummary, parse_output, utc
+from .results import ExecutionResult, ExecutionSummary, execution_result, utc
 
 if TYPE_CHECKING:
     from types_aiobotocore_stepfunctions.client import SFNClient
@@ -89,17 +89,7 @@ async def _same_execution(client: SFNClient, exc: BaseException, machine: str, n
 
 async def describe_execution(client: SFNClient, arn: str) -> ExecutionResult:
     data = await call(client.describe_execution(executionArn=arn), f"describe {arn}")
-    return ExecutionResult(
-        execution_arn=arn,
-        name=str(data.get("name", arn.rsplit(":", 1)[-1])),
-        status=str(data["status"]),
-        output=parse_output(data.get("output")),
-        error=data.get("error"),
-        cause=data.get("cause"),
-        start_date=utc(data.get("startDate")),
-        stop_date=utc(data.get("stopDate")),
-        state_machine_arn=data.get("stateMachineArn"),
-    )
+    return execution_result(data, arn, arn.rsplit(":", 1)[-1], None)
 
 
 async def execution_history(client: SFNClient, arn: str) -> list[dict[str, Any]]:

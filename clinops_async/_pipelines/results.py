@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .validate import check_number
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 __all__ = ["TERMINAL_STATUSES", "ExecutionResult", "ExecutionStatus", "ExecutionSummary", "PollConfig",
            "parse_output", "utc"]
@@ -126,3 +126,19 @@ def parse_output(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def execution_result(data: Mapping[str, Any], arn: str, name: str, machine: str | None) -> ExecutionResult:
+    """How an execution ended, from a DescribeExecution or StartSyncExecution answer (their fields
+    are the same); ``arn``, ``name`` and ``machine`` stand in for what the answer leaves out."""
+    return ExecutionResult(
+        execution_arn=arn,
+        name=str(data.get("name", name)),
+        status=str(data["status"]),
+        output=parse_output(data.get("output")),
+        error=data.get("error"),
+        cause=data.get("cause"),
+        start_date=utc(data.get("startDate")),
+        stop_date=utc(data.get("stopDate")),
+        state_machine_arn=data.get("stateMachineArn", machine),
+    )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError
 from .errors import call, translate
-from .results import ExecutionResult, parse_output, utc
+from .results import ExecutionResult, execution_result
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,17 +46,7 @@ async def start_sync_execution(client: SFNClient, machine: str, name: str, paylo
     """Run Express machine ``machine`` with ``payload`` and return how it ended."""
     what = f"run execution {name!r} of {machine} synchronously"
     data = await call(client.start_sync_execution(stateMachineArn=machine, name=name, input=payload), what)
-    return ExecutionResult(
-        execution_arn=str(data["executionArn"]),
-        name=str(data.get("name", name)),
-        status=str(data["status"]),
-        output=parse_output(data.get("output")),
-        error=data.get("error"),
-        cause=data.get("cause"),
-        start_date=utc(data.get("startDate")),
-        stop_date=utc(data.get("stopDate")),
-        state_machine_arn=data.get("stateMachineArn", machine),
-    )
+    return execution_result(data, str(data["executionArn"]), name, machine)
 
 
 async def redrive_execution(client: SFNClient, arn: str, client_token: str | None) -> None:

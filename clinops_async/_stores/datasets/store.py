@@ -16,7 +16,7 @@ from ..._exceptions import ArtifactNotFoundError, ConfigurationError
 from ..backend import Backend, ByteCounter, ByteProgress
 from ..batches import DEFAULT_BATCH_ROWS, check_batch_rows
 from ..codecs import ResultKind, StorageFormat, check_result_kind, from_table
-from ..filters import Filters, to_expression
+from ..filters import Filters, check_columns, to_expression
 from ..names import validate_name
 from . import write as w
 from .partitions import parse_fragments
@@ -168,7 +168,7 @@ class DatasetMethods:
 
     async def _dataset_plan(self, name: str, columns: Sequence[str] | None, filters: Filters | None) -> DatasetPlan:
         root = self._dataset_root(name)
-        cols = _check_columns(columns)
+        cols = check_columns(columns)
         expression = to_expression(filters)
         backend = await self._ready()
         return await plan_dataset(backend, root, cols, expression, self.transfer, self.retry_config)
@@ -240,7 +240,7 @@ class DatasetMethods:
             ConfigurationError: Invalid arguments (at the call, before any I/O).
         """
         self._dataset_root(name)
-        cols = _check_columns(columns)
+        cols = check_columns(columns)
         to_expression(filters)
         rows = check_batch_rows(batch_rows)
         kind = check_result_kind(result_type)
@@ -308,18 +308,10 @@ class DatasetMethods:
 
         self._dataset_root(name)
         if not await self.dataset_exists(name) and await self.exists(name):
-            cols, expression = _check_columns(columns), to_expression(filters)
+            cols, expression = check_columns(columns), to_expression(filters)
             backend = await self._ready()
             plan, row_groups = await plan_artifact(
                 backend, self.key(name), cols, expression, self.transfer, self.retry_config
             )
             return dask_frame(self, plan, row_groups)
         return dask_frame(self, await self._dataset_plan(name, columns, filters))
-
-
-def _check_columns(columns: Sequence[str] | None) -> list[str] | None:
-    if columns is None:
-        return None
-    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-        raise ConfigurationError("columns must be a list of column names (strings)")
-    return list(columns)
