@@ -17,12 +17,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "ByteCounter",
+    "CopyNeedsSourceInfoError",
     "CopyRequest",
     "ByteProgress",
     "MultipartUpload",
     "ObjectChangedError",
     "ObjectMeta",
     "PutRequest",
+    "WholeCopyRequest",
     "changed_error",
 ]
 
@@ -97,6 +99,23 @@ class CopyRequest:
     overwrite: bool
     #: The CRC32C the copy must have (recorded with the source, or the server's full-object one).
     crc32c: str | None
+
+
+@dataclass(frozen=True)
+class WholeCopyRequest:
+    """A server-side copy in one request, issued without reading the source first (no HEAD)."""
+
+    source_bucket: str
+    source_key: str
+    source_uri: str
+    key: str
+    uri: str
+    overwrite: bool
+
+
+class CopyNeedsSourceInfoError(Exception):
+    """The backend cannot copy this object in one request without knowing it (too large for one
+    request, or no such copy on this backend): the caller reads the source and copies as usual."""
 
 
 class ObjectChangedError(Exception):
@@ -217,6 +236,14 @@ class Backend(abc.ABC):
         metadata when the answer carries it (else None: the caller reads it). Nothing is left of a
         failed or cancelled copy."""
         raise NotImplementedError
+
+    async def copy_whole_object(self, request: WholeCopyRequest) -> ObjectMeta | None:
+        """Copy the source's current version to ``request.key`` in one request, without a HEAD of
+        the source first, keeping its metadata; ``overwrite`` and atomicity as for ``copy_object``.
+        Raises ``ArtifactNotFoundError`` (of the source) when it does not exist. Returns the new
+        object's metadata, with its own metadata and CRC32C, when the answer carries both (else None).
+        Raises ``CopyNeedsSourceInfoError``, before anything is written, when it cannot: the default."""
+        raise CopyNeedsSourceInfoError
 
 
 #: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.
