@@ -237,7 +237,7 @@ class Backend(abc.ABC):
         failed or cancelled copy."""
         raise NotImplementedError
 
-    async def copy_whole_object(self, request: WholeCopyRequest) -> ObjectMeta | None:
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
         """Copy the source's current version to ``request.key`` in one request, without a HEAD of
         the source first, keeping its metadata; ``overwrite`` and atomicity as for ``copy_object``.
         Raises ``ArtifactNotFoundError`` (of the source) when it does not exist. Returns the new

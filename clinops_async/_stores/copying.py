@@ -289,22 +289,13 @@ class CopyingMixin:
             raise ArtifactExistsError(f"{dst_uri} already exists; pass overwrite=True to replace it", uri=dst_uri)
         request = WholeCopyRequest(source_backend.bucket, src_key, source_backend.uri(src_key), dst_key, dst_uri,
                                    overwrite)
-        attempts = 0
-
-        async def attempt() -> ObjectMeta | None:
-            nonlocal attempts
-            attempts += 1
-            return await backend.copy_whole_object(request)
-
         try:
-            stored = await retry(target.retry_config, attempt, what=f"copy to {dst_uri}")
+            stored = await backend.copy_whole_object(request, target.retry_config)
         except CopyNeedsSourceInfoError:
             return False
         except ArtifactExistsError:
-            if attempts == 1:
-                raise
             source = await _head(source_backend, src_key, self.retry_config)
-            if not await _is_copy_of(backend, dst_key, source, target.retry_config):
+            if overwrite or not await _is_copy_of(backend, dst_key, source, target.retry_config):
                 raise
             return True  # an earlier attempt's copy, whose answer was lost
         if stored is not None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from ..._config import RetryConfig, TransferConfig
-    from ..backend import ByteCounter, CopyRequest
+    from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 
@@ -287,6 +287,9 @@ class _GCSBackend(Backend):
         self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
     ) -> ObjectMeta | None:
         return object_meta(request.key, await _gcs_copy.rewrite(self.http, request, progress, retry_config))
+
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
+        return object_meta(request.key, await _gcs_copy.rewrite_whole(self.http, request, retry_config))
 
     async def iter_keys(self, prefix: str) -> AsyncIterator[str]:
         uri = self.uri(prefix)

@@ -167,8 +167,8 @@ class S3Backend(Backend):
     ) -> ObjectMeta | None:
         return await _copy.copy_object(self, request, progress, retry_config)
 
-    async def copy_whole_object(self, request: WholeCopyRequest) -> ObjectMeta | None:
-        await _copy.copy_whole(self, request)
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
+        await _copy.copy_whole(self, request, retry_config)
         return None  # the answer carries the copy's CRC32C but not its metadata, to compare it with
 
     async def put(self, request: PutRequest, data: memoryview) -> None:

@@ -80,10 +80,14 @@ async def copy_object(
     return await retry(retry_config, lambda: _copy_whole(backend, request), what=f"copy to {request.uri}")
 
 
-async def copy_whole(backend: S3Copier, request: WholeCopyRequest) -> None:
-    """One CopyObject of the source's current version (see the module docstring); one attempt."""
+async def copy_whole(backend: S3Copier, request: WholeCopyRequest, retry_config: RetryConfig) -> None:
+    """One CopyObject of the source's current version, unread (see the module docstring)."""
     if backend.transfer.copy_threshold < S3_MAX_COPY_OBJECT:
         raise CopyNeedsSourceInfoError  # the size decides between CopyObject and parts: read it first
+    await retry(retry_config, lambda: _copy_current(backend, request), what=f"copy to {request.uri}")
+
+
+async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
     args: dict[str, Any] = {"CopySource": {"Bucket": request.source_bucket, "Key": request.source_key},
                             **backend.encryption_args()}
     if not request.overwrite:
