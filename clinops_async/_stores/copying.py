@@ -2,9 +2,12 @@
 
 Written once over the backends' ``copy_object`` primitive (S3 CopyObject and UploadPartCopy, GCS
 rewrite, a local hard link): no byte passes through the client. Every argument is checked before any
-I/O; the source is read (HEAD) first, so a missing source changes nothing; the copy is pinned to the
-version that HEAD saw; the destination's CRC32C (computed by the server) is compared with the
-source's, and a copy that does not match is removed. A move deletes its source only after that.
+I/O. A plain copy is one request where the backend has one (``copy_whole_object``: S3 CopyObject,
+GCS rewrite), atomic on the source's current version, its metadata and recorded CRC32C carried
+along, so every read of the copy is verified; GCS's answer is checked at once. A move, or
+``verify=True``, reads the source (HEAD) first, pins the copy to that version, compares the
+destination's CRC32C (computed by the server) with the source's, and removes a copy that does not
+match; a move deletes its source only after that.
 :class:`CopyingMixin` gives these methods to :class:`~clinops_async._stores.core.AsyncPipelineStore`.
 """
 
@@ -80,10 +83,13 @@ class CopyingMixin:
         from ``TransferConfig.copy_threshold``, 5 GiB), GCS with ``rewrite`` (called again with its
         token until done), the local store by a hard link (a copy across file systems) given its
         name by an atomic rename. The copy keeps the source's metadata (row and column counts,
-        recorded CRC32C) and is pinned to the version the first request saw; the destination's
-        CRC32C, computed by the server, must equal the source's, or the copy is removed and
-        ``IntegrityError`` raised. A failed or cancelled copy leaves nothing at ``dst`` (an
-        unfinished S3 multipart copy is aborted), and the source is never touched.
+        recorded CRC32C), and is one version of the source, whole. Below ``copy_threshold`` it is one
+        request with no HEAD before or after: every download of the copy checks its CRC32C, and GCS's
+        answer is checked at once; ``verify=True`` (or a ``progress`` callback, which needs the size)
+        reads the source first and compares the copy's size and server-computed CRC32C with it before
+        returning (a copy that differs is removed and ``IntegrityError`` raised). A failed or
+        cancelled copy leaves nothing at ``dst`` (an unfinished S3 multipart copy is aborted), and
+        the source is never touched.
 
         Args:
             src: The artifact to copy, a name relative to this store's prefix.
@@ -95,6 +101,8 @@ class CopyingMixin:
                 server honours one: S3 ``If-None-Match``, GCS ``ifGenerationMatch=0``, local link).
             progress: Called as ``progress(bytes_copied, bytes_total)``: at the start, after each
                 part or rewrite call, and ``(size, size)`` at the end.
+            verify: Read the source first and compare the copy with it before returning (two or
+                three requests instead of one); a move always does.
 
         Returns:
             The URI of the new artifact.
@@ -104,7 +112,8 @@ class CopyingMixin:
                 store of another kind, on another endpoint or in another format (before any I/O).
             ArtifactNotFoundError: ``src`` does not exist (nothing is written).
             ArtifactExistsError: ``overwrite=False`` and ``dst`` exists.
-            IntegrityError: The copy's CRC32C differs from the source's (the copy was removed).
+            IntegrityError: The copy's CRC32C differs from the source's (the copy was removed);
+                checked with ``verify=True``, by a move, and on GCS by every copy.
             StoreError: The source was replaced while it was copied (nothing was written), or
                 another storage failure; ``TransientStoreError`` once retries are exhausted.
         """
@@ -156,6 +165,7 @@ class CopyingMixin:
             overwrite: As for :meth:`copy`.
             concurrency: Objects in flight (default ``TransferConfig.bulk_concurrency``).
             progress: Called as ``progress(outcome, done, total)`` after each object.
+            verify: As for :meth:`copy`: one request per object unless True.
 
         Returns:
             A BulkResult with one outcome per object, in key order: ``name`` is the object's path
@@ -184,7 +194,7 @@ class CopyingMixin:
         verify: bool = False,
     ) -> BulkResult[str]:
         """Copy many artifacts on the server, ``{src: dst}`` or ``(src, dst)`` pairs, each as by
-        :meth:`copy`, with at most ``concurrency`` in flight.
+        :meth:`copy` (``verify`` too), with at most ``concurrency`` in flight.
 
         Returns:
             A BulkResult with one outcome per pair, in input order (name: ``src``; value: the new URI).
