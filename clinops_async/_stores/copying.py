@@ -163,7 +163,7 @@ class CopyingMixin:
             dst_prefix: Where to, relative to the prefix of ``to`` (default: this store).
             to: Another store of the same kind, as for :meth:`copy`.
             overwrite: As for :meth:`copy`.
-            concurrency: Objects in flight (default ``TransferConfig.bulk_concurrency``).
+            concurrency: Objects in flight (default ``TransferConfig.copy_concurrency``, 32).
             progress: Called as ``progress(outcome, done, total)`` after each object.
             verify: As for :meth:`copy`: one request per object unless True.
 
@@ -320,7 +320,7 @@ class CopyingMixin:
         target = self._target(to)
         if not isinstance(overwrite, bool):
             raise ConfigurationError("overwrite must be True or False")
-        limit = self._bulk_limit(concurrency)
+        limit = self._bulk_limit(self.transfer.copy_concurrency if concurrency is None else concurrency)
         src_keys, dst_keys = list_prefix(self.prefix, src_prefix), list_prefix(target.prefix, dst_prefix)
         if self._same_place(target, src_keys, dst_keys):
             raise ConfigurationError(f"{self._backend.uri(src_keys)} would be copied onto itself")
@@ -348,7 +348,7 @@ class CopyingMixin:
         target = self._target(to)
         if not isinstance(overwrite, bool):
             raise ConfigurationError("overwrite must be True or False")
-        limit = self._bulk_limit(concurrency)
+        limit = self._bulk_limit(self.transfer.copy_concurrency if concurrency is None else concurrency)
         listed = list(pairs.items() if isinstance(pairs, Mapping) else pairs)
         checked: list[tuple[str, str, str]] = []
         for pair in listed:
