@@ -8,7 +8,8 @@ A failed or cancelled multipart copy is aborted, so nothing is left half-made.
 
 ``copy_whole`` is the one-request form a plain copy takes: CopyObject without a HEAD of the source
 first. One CopyObject copies one version whole (S3 makes it atomic), so it needs no ETag pin; the
-metadata travels (``MetadataDirective=COPY``) and S3 computes the copy's CRC32C. A source too large
+metadata travels (``MetadataDirective=COPY``), and so does the source's CRC32C: S3 copies an object's
+checksum with it unless asked for another algorithm. A source too large
 for CopyObject, or a store whose ``copy_threshold`` asks for parts earlier, falls back to the usual
 HEAD-first copy.
 """
@@ -92,9 +93,10 @@ async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
                             **backend.encryption_args()}
     if not request.overwrite:
         args["IfNoneMatch"] = "*"
-    call = backend.client.copy_object(
-        Bucket=backend.bucket, Key=request.key, ChecksumAlgorithm="CRC32C", MetadataDirective="COPY", **args
-    )
+    # No ChecksumAlgorithm: without it S3 gives the copy the source's checksum (AWS's documented
+    # default; moto and SeaweedFS do the same), the CRC32C every artifact of ours is written with,
+    # where asking for one makes the server read the copy again to compute it.
+    call = backend.client.copy_object(Bucket=backend.bucket, Key=request.key, MetadataDirective="COPY", **args)
     try:
         # The size is unknown: the deadline is that of the largest object CopyObject takes.
         await backend.bounded(request.uri, S3_MAX_COPY_OBJECT, call)
