@@ -83,8 +83,9 @@ class CopyingMixin:
         from ``TransferConfig.copy_threshold``, 5 GiB), GCS with ``rewrite`` (called again with its
         token until done), the local store by a hard link (a copy across file systems) given its
         name by an atomic rename. The copy keeps the source's metadata (row and column counts,
-        recorded CRC32C), and is one version of the source, whole. Below ``copy_threshold`` it is one
-        request with no HEAD before or after: every download of the copy checks its CRC32C, and GCS's
+        recorded CRC32C), and is one version of the source, whole. With the default
+        ``copy_threshold`` it is one request (S3 CopyObject, one GCS rewrite call) with no HEAD before
+        or after: every download of the copy checks its CRC32C, and GCS's
         answer is checked at once; ``verify=True`` (or a ``progress`` callback, which needs the size)
         reads the source first and compares the copy's size and server-computed CRC32C with it before
         returning (a copy that differs is removed and ``IntegrityError`` raised). A failed or

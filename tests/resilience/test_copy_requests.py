@@ -4,6 +4,7 @@ and what a damaged source's copy does without and with ``verify``."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -132,3 +133,29 @@ async def test_a_damaged_source_is_caught_by_verify_by_every_read_and_on_gcs_at_
                 await store.download("plain")
             await store.delete("plain")
     assert env.keys() == ["a.parquet"] and env.get_bytes("a.parquet") == data
+
+
+@pytest.mark.parametrize("server", ["fake_gcs", "gcs_emulator"])
+async def test_a_rewrite_gcs_does_not_finish_in_one_call_starts_again_pinned(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    # Neither emulator splits a rewrite, so the proxy gives the answer GCS gives a large object.
+    env = env_of(server, request)
+    async with env.make() as store:
+        await store.upload(wide_frame(rows=100, cols=3), "a")
+    unfinished = json.dumps({"kind": "storage#rewriteResponse", "done": False, "rewriteToken": "t"})
+    with FaultProxy(env.endpoint, flavor="gcs") as proxy:
+        pinned: list[bool] = []
+
+        def record(r: web.Request) -> bool:
+            if "/rewriteTo/" in r.path:
+                pinned.append("sourceGeneration" in r.query)
+            return False
+
+        proxy.add("status", record)
+        proxy.add("status", lambda r: "/rewriteTo/" in r.path and "sourceGeneration" not in r.query, status=200,
+                  body=unfinished.encode(), headers={"Content-Type": "application/json"})
+        async with via(proxy, env) as store:
+            await store.copy("a", "b")
+            assert (await store.info("b")).checksum == (await store.info("a")).checksum
+    assert pinned == [False, True]

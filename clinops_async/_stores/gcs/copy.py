@@ -8,10 +8,10 @@ The source is pinned to the generation its HEAD saw (``sourceGeneration``); ``ov
 ``ifGenerationMatch=0`` on the destination. GCS computes the new object's CRC32C, which the caller
 compares with the source's.
 
-``rewrite_whole`` is the form a plain copy takes: the same calls without a HEAD of the source first,
-so without ``sourceGeneration``; the finished rewrite's resource carries the copy's metadata (with
-the CRC32C recorded when the source was written) and the CRC32C GCS computed, which the caller
-compares.
+``rewrite_whole`` is the form a plain copy takes: one call without a HEAD of the source first, so
+without ``sourceGeneration``; its answer, the new object, carries the copy's metadata (with the
+CRC32C recorded when the source was written) and the CRC32C GCS computed, which the caller
+compares. When GCS does not finish in that call (a large object), the copy starts again pinned.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..._exceptions import ArtifactNotFoundError, BucketNotFoundError, TransientStoreError
 from ..._retry import retry
-from ..backend import ByteCounter, ObjectChangedError
+from ..backend import CopyNeedsSourceInfoError, ObjectChangedError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ..._config import RetryConfig
-    from ..backend import CopyRequest, WholeCopyRequest
+    from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
     from .http import BucketClient
 
 __all__ = ["rewrite", "rewrite_whole"]
@@ -69,7 +69,13 @@ async def rewrite_whole(http: BucketClient, request: WholeCopyRequest, config: R
         except ArtifactNotFoundError:
             raise ArtifactNotFoundError(f"{request.source_uri} does not exist", uri=request.source_uri) from None
 
-    return await _loop(call, _params(http, request.overwrite), request.uri, ByteCounter(None))
+    answer = await call(_params(http, request.overwrite))
+    resource = answer.get("resource")
+    if not answer.get("done") or not isinstance(resource, dict):
+        # Unfinished: nothing exists at the destination yet. A rewrite of several calls is pinned
+        # to the generation a HEAD saw, so the caller reads the source and starts that one instead.
+        raise CopyNeedsSourceInfoError
+    return resource
 
 
 def _params(http: BucketClient, overwrite: bool) -> dict[str, str]:
