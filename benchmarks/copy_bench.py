@@ -9,12 +9,14 @@ per rate):
 
 Clients, interleaved within each round, each into a fresh destination prefix:
 
-- ``clinops copy``: ``store.copy`` / ``store.copy_prefix`` (CopyObject; UploadPartCopy parts from
-  ``TransferConfig.copy_threshold``, set to 256 MiB here so that the big artifact goes in parts);
+- ``clinops copy``: ``store.copy`` / ``store.copy_prefix`` with the defaults (one CopyObject per
+  artifact, ``TransferConfig.copy_concurrency`` in flight); ``(verify)`` with ``verify=True`` (a HEAD
+  of the source first and the copy compared with it); ``(parts)`` with UploadPartCopy parts from
+  ``TransferConfig.copy_threshold``, set to 256 MiB so that the big artifact goes in parts;
 - ``clinops down+up``: ``download`` then ``upload`` (``download_many`` then ``upload_many``), what a
   user without a copy does;
 - ``s3fs``: ``S3FileSystem._copy`` (CopyObject below 5 GiB), the bulk as one ``_copy`` of two lists;
-- ``obstore``: ``obstore.copy_async`` (CopyObject), the bulk 16 at a time.
+- ``obstore``: ``obstore.copy_async`` (CopyObject), the bulk 16 at a time; ``(32)``: 32 at a time.
 
 It reports wall time, the bytes the proxy carried (both directions) and the event-loop stall (a task
 sleeping 10 ms in a loop; its longest extra delay). Run with the benchmark venv (``setup.sh``) and
@@ -45,9 +47,11 @@ MiB = 1024 * 1024
 BUCKET = "copybench"
 DELAY = 0.010
 CONCURRENCY = 16
-CLIENTS = ["clinops copy", "clinops copy (parts)", "clinops down+up", "s3fs", "obstore"]
-#: Copies in flight for ``clinops copy`` (``concurrency=`` of ``copy_prefix``); set by ``--copy-concurrency``.
-COPY_CONCURRENCY = {"value": CONCURRENCY}
+CLIENTS = ["clinops copy", "clinops copy (verify)", "clinops copy (parts)", "clinops down+up", "s3fs", "obstore",
+           "obstore (32)"]
+#: Copies in flight for ``clinops copy`` (``concurrency=`` of ``copy_prefix``; None: the store's default,
+#: ``TransferConfig.copy_concurrency``); set by ``--copy-concurrency``.
+COPY_CONCURRENCY: dict[str, int | None] = {"value": None}
 
 
 def free_port() -> int:
@@ -153,7 +157,8 @@ async def run_client(client: str, handle: Any, workload: str, count: int) -> Non
     dst = f"{workload}/dst-{uuid.uuid4().hex[:8]}/"
     names = ["artifact"] if workload == "big" else [f"a{i:05d}" for i in range(count)]
     if client.startswith("clinops copy"):
-        result = await handle.copy_prefix(f"{workload}/src/", dst, concurrency=COPY_CONCURRENCY["value"])
+        result = await handle.copy_prefix(f"{workload}/src/", dst, concurrency=COPY_CONCURRENCY["value"],
+                                          verify=client.endswith("(verify)"))
         assert result.ok and len(result) == len(names), result
     elif client == "clinops down+up":
         if workload == "big":
@@ -167,7 +172,7 @@ async def run_client(client: str, handle: Any, workload: str, count: int) -> Non
     else:
         import obstore
 
-        semaphore = asyncio.Semaphore(CONCURRENCY)
+        semaphore = asyncio.Semaphore(32 if client.endswith("(32)") else CONCURRENCY)
 
         async def one(n: str) -> None:
             async with semaphore:
@@ -200,7 +205,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--workloads", default="big,bulk")
-    parser.add_argument("--copy-concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--copy-concurrency", type=int, default=None)
     parser.add_argument("--out", type=Path, default=HERE / ".work" / "copy_bench.json")
     args = parser.parse_args()
     COPY_CONCURRENCY["value"] = args.copy_concurrency

@@ -53,6 +53,9 @@ class TransferConfig:
         copy_part_size: Bytes per part of a multipart server-side copy, grown to fit 10,000 parts.
             512 MiB: no byte passes through the client, so a part costs one request whatever its
             size, and a 5 GiB artifact is 10 parts, all in flight at once with the defaults.
+        copy_concurrency: Server-side copies in flight at once in ``copy_prefix``, ``copy_many`` and
+            their ``move`` forms. A copy carries no bytes through the client, only a request and its
+            answer, so more fit than transfers: 32, the connections a store keeps by default.
         rewrite_bytes_per_call: GCS ``rewrite``: at most this many bytes per call (a multiple of 1 MiB),
             or None to let GCS choose. A large copy takes several calls either way, each one
             continuing where the last stopped.
@@ -68,11 +71,13 @@ class TransferConfig:
     min_transfer_rate: int = 256 * 1024
     copy_threshold: int = 5 * 1024 * MiB
     copy_part_size: int = 512 * MiB
+    copy_concurrency: int = 32
     rewrite_bytes_per_call: int | None = None
 
     def __post_init__(self) -> None:
         _positive_int(self, "multipart_threshold", "part_size", "max_concurrency", "bulk_concurrency",
-                      "max_pool_connections", "min_transfer_rate", "copy_threshold", "copy_part_size")
+                      "max_pool_connections", "min_transfer_rate", "copy_threshold", "copy_part_size",
+                      "copy_concurrency")
         if self.copy_part_size < S3_MIN_PART_SIZE or self.copy_part_size > 5 * 1024 * MiB:
             raise ConfigurationError(
                 f"TransferConfig.copy_part_size must be between 5 MiB and 5 GiB, the part sizes S3 accepts; "

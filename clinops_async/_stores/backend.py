@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "ByteCounter",
+    "CopyNeedsSourceInfoError",
     "CopyRequest",
     "ByteProgress",
     "MultipartUpload",
@@ -25,6 +26,7 @@ __all__ = [
     "ObjectMeta",
     "ObjectPage",
     "PutRequest",
+    "WholeCopyRequest",
     "changed_error",
 ]
 
@@ -109,6 +111,23 @@ class ObjectPage:
     objects: list[ObjectMeta]
     #: The continuation token to ask for the next page with; None on the last page.
     next_token: str | None
+
+
+@dataclass(frozen=True)
+class WholeCopyRequest:
+    """A server-side copy in one request, issued without reading the source first (no HEAD)."""
+
+    source_bucket: str
+    source_key: str
+    source_uri: str
+    key: str
+    uri: str
+    overwrite: bool
+
+
+class CopyNeedsSourceInfoError(Exception):
+    """The backend cannot copy this object in one request without knowing it (too large for one
+    request, or no such copy on this backend): the caller reads the source and copies as usual."""
 
 
 class ObjectChangedError(Exception):
@@ -268,6 +287,14 @@ class Backend(abc.ABC):
         metadata when the answer carries it (else None: the caller reads it). Nothing is left of a
         failed or cancelled copy."""
         raise NotImplementedError
+
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
+        """Copy the source's current version to ``request.key`` in one request, without a HEAD of
+        the source first, keeping its metadata; ``overwrite`` and atomicity as for ``copy_object``.
+        Raises ``ArtifactNotFoundError`` (of the source) when it does not exist. Returns the new
+        object's metadata, with its own metadata and CRC32C, when the answer carries both (else None).
+        Raises ``CopyNeedsSourceInfoError``, before anything is written, when it cannot: the default."""
+        raise CopyNeedsSourceInfoError
 
 
 #: ``progress(bytes_done, bytes_total)`` for one artifact's transfer.

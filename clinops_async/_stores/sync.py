@@ -182,9 +182,10 @@ class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
         )
 
     def copy(self, src: str, dst: str, *, to: PipelineStoreFacade | None = None, overwrite: bool = True,
-             progress: ByteProgress | None = None) -> str:
+             progress: ByteProgress | None = None, verify: bool = False) -> str:
         """Blocking version of :meth:`AsyncPipelineStore.copy` (``to``: another blocking store)."""
-        return self._lease.call(self._async.copy, src, dst, to=_inner(to), overwrite=overwrite, progress=progress)
+        return self._lease.call(self._async.copy, src, dst, to=_inner(to), overwrite=overwrite, progress=progress,
+                                verify=verify)
 
     def move(self, src: str, dst: str, *, to: PipelineStoreFacade | None = None, overwrite: bool = True,
              progress: ByteProgress | None = None) -> str:
@@ -197,10 +198,10 @@ class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
 
     def copy_prefix(self, src_prefix: str, dst_prefix: str, *, to: PipelineStoreFacade | None = None,
                     overwrite: bool = True, concurrency: int | None = None,
-                    progress: ProgressCallback | None = None) -> BulkResult[str]:
+                    progress: ProgressCallback | None = None, verify: bool = False) -> BulkResult[str]:
         """Blocking version of :meth:`AsyncPipelineStore.copy_prefix`."""
         return self._lease.call(self._async.copy_prefix, src_prefix, dst_prefix, to=_inner(to), overwrite=overwrite,
-                                concurrency=concurrency, progress=progress)
+                                concurrency=concurrency, progress=progress, verify=verify)
 
     def move_prefix(self, src_prefix: str, dst_prefix: str, *, to: PipelineStoreFacade | None = None,
                     overwrite: bool = True, concurrency: int | None = None,
@@ -211,10 +212,10 @@ class PipelineStoreFacade(DatasetFacadeMethods, _portal.Facade):
 
     def copy_many(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]], *,
                   to: PipelineStoreFacade | None = None, overwrite: bool = True, concurrency: int | None = None,
-                  progress: ProgressCallback | None = None) -> BulkResult[str]:
+                  progress: ProgressCallback | None = None, verify: bool = False) -> BulkResult[str]:
         """Blocking version of :meth:`AsyncPipelineStore.copy_many`."""
         return self._lease.call(self._async.copy_many, pairs, to=_inner(to), overwrite=overwrite,
-                                concurrency=concurrency, progress=progress)
+                                concurrency=concurrency, progress=progress, verify=verify)
 
     def move_many(self, pairs: Mapping[str, str] | Iterable[tuple[str, str]], *,
                   to: PipelineStoreFacade | None = None, overwrite: bool = True, concurrency: int | None = None,

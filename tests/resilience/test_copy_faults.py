@@ -4,6 +4,7 @@ rewrite token loop, and cancellation in the middle of a multipart copy or a rewr
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import TYPE_CHECKING
 
@@ -135,7 +136,7 @@ async def test_a_cancelled_rewrite_leaves_nothing(gcs: GCSEnv) -> None:
         proxy.add("status", first_call, **_partial_rewrite(size, "token-1"))  # type: ignore[arg-type]
         proxy.add("stall", continued, delay=3)
         async with via(proxy, gcs) as store, anyio.create_task_group() as tg:
-            tg.start_soon(store.copy, "big", "copy")
+            tg.start_soon(functools.partial(store.copy, "big", "copy", verify=True))  # the pinned rewrite loop
             await stalled.wait()
             tg.cancel_scope.cancel()
     assert gcs.keys() == ["big.parquet"]

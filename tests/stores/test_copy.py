@@ -97,6 +97,11 @@ async def test_bad_input_is_refused_before_any_change(store_env: StoreEnv, tmp_p
             await store.copy_prefix("x/", "x/")
         with pytest.raises(ArtifactNotFoundError):
             await store.move("missing", "b")
+        with pytest.raises(ArtifactNotFoundError) as missing:
+            await store.copy("missing", "b")  # one request, no HEAD first: the server's answer names the source
+        assert missing.value.uri == store.uri("missing")
+        with pytest.raises(ConfigurationError, match="verify"):
+            await store.copy_many({"a": "b"}, verify="yes")  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError):
             await store.copy("a", "../b")
         with pytest.raises(ConfigurationError):
@@ -179,7 +184,7 @@ def test_blocking_stores_copy_and_move(tmp_path: Path) -> None:
     df = icu_windows(stays=2, hours=2)
     with LocalPipelineStore(tmp_path / "a") as a, LocalPipelineStore(tmp_path / "b") as b:
         a.upload(df, "x")
-        assert a.copy("x", "y") == a.uri("y")
+        assert a.copy("x", "y", verify=True) == a.uri("y")
         a.move("y", "z", to=b)
         a.rename("x", "w")
         assert a.copy_prefix("", "all/", to=b).ok

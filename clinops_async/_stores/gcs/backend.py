@@ -37,7 +37,7 @@ from .upload import CHUNK_ALIGN
 
 if TYPE_CHECKING:
     from ..._config import RetryConfig, TransferConfig
-    from ..backend import ByteCounter, CopyRequest
+    from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
 
 __all__ = ["AsyncGCSPipelineStore", "UploadMode"]
 
@@ -285,6 +285,9 @@ class _GCSBackend(Backend):
         self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
     ) -> ObjectMeta | None:
         return object_meta(request.key, await _gcs_copy.rewrite(self.http, request, progress, retry_config))
+
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
+        return object_meta(request.key, await _gcs_copy.rewrite_whole(self.http, request, retry_config))
 
     async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
         uri = self.uri(prefix)

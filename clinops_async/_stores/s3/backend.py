@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the stubs are a development dependency
 
     from ..._aws import AwsAuth
     from ..._config import RetryConfig, TransferConfig
-    from ..backend import ByteCounter, CopyRequest
+    from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
 
 __all__ = ["S3Backend", "ServerSideEncryption"]
 
@@ -167,6 +167,10 @@ class S3Backend(Backend):
         self, request: CopyRequest, progress: ByteCounter, retry_config: RetryConfig
     ) -> ObjectMeta | None:
         return await _copy.copy_object(self, request, progress, retry_config)
+
+    async def copy_whole_object(self, request: WholeCopyRequest, retry_config: RetryConfig) -> ObjectMeta | None:
+        await _copy.copy_whole(self, request, retry_config)
+        return None  # the answer carries the copy's CRC32C but not its metadata, to compare it with
 
     async def put(self, request: PutRequest, data: memoryview) -> None:
         assert request.crc32c is not None  # one request carries a whole file, whose CRC32C is known

@@ -5,6 +5,13 @@ No byte passes through the client. Every request is pinned to the source's ETag
 and the destination takes the source's CRC32C: CopyObject asks S3 for a CRC32C of the new object,
 and a multipart copy asks for a full-object CRC32C and completes with the source's, which S3 checks.
 A failed or cancelled multipart copy is aborted, so nothing is left half-made.
+
+``copy_whole`` is the one-request form a plain copy takes: CopyObject without a HEAD of the source
+first. One CopyObject copies one version whole (S3 makes it atomic), so it needs no ETag pin; the
+metadata travels (``MetadataDirective=COPY``), and so does the source's CRC32C: S3 copies an object's
+checksum with it unless asked for another algorithm. A source too large
+for CopyObject, or a store whose ``copy_threshold`` asks for parts earlier, falls back to the usual
+HEAD-first copy.
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import anyio
 
 from ..._config import S3_MAX_PARTS
-from ..._exceptions import ArtifactExistsError, StoreError
+from ..._exceptions import ArtifactExistsError, ArtifactNotFoundError, StoreError
 from ..._retry import retry
 from ..._tasks import run_limited, wait_to_end
-from ..backend import ObjectChangedError, ObjectMeta
+from ..backend import CopyNeedsSourceInfoError, ObjectChangedError, ObjectMeta
 from .errors import error_code
 
 if TYPE_CHECKING:
@@ -27,12 +34,15 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3.client import S3Client
 
     from ..._config import RetryConfig, TransferConfig
-    from ..backend import ByteCounter, CopyRequest
+    from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
 
-__all__ = ["S3Copier", "copy_object", "part_ranges"]
+__all__ = ["S3_MAX_COPY_OBJECT", "S3Copier", "copy_object", "copy_whole", "part_ranges"]
 
 logger = logging.getLogger("clinops_async")
 T = TypeVar("T")
+
+#: The largest object one CopyObject copies (5 GiB); larger ones need UploadPartCopy.
+S3_MAX_COPY_OBJECT = 5 * 1024 * 1024 * 1024
 
 
 class S3Copier(Protocol):
@@ -69,6 +79,43 @@ async def copy_object(
         await _copy_parts(backend, request, counter, retry_config)
         return None
     return await retry(retry_config, lambda: _copy_whole(backend, request), what=f"copy to {request.uri}")
+
+
+async def copy_whole(backend: S3Copier, request: WholeCopyRequest, retry_config: RetryConfig) -> None:
+    """One CopyObject of the source's current version, unread (see the module docstring)."""
+    if backend.transfer.copy_threshold < S3_MAX_COPY_OBJECT:
+        raise CopyNeedsSourceInfoError  # the size decides between CopyObject and parts: read it first
+    await retry(retry_config, lambda: _copy_current(backend, request), what=f"copy to {request.uri}")
+
+
+async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
+    args: dict[str, Any] = {"CopySource": {"Bucket": request.source_bucket, "Key": request.source_key},
+                            **backend.encryption_args()}
+    if not request.overwrite:
+        args["IfNoneMatch"] = "*"
+    # No ChecksumAlgorithm: without it S3 gives the copy the source's checksum (AWS's documented
+    # default; moto and SeaweedFS do the same), the CRC32C every artifact of ours is written with,
+    # where asking for one makes the server read the copy again to compute it.
+    call = backend.client.copy_object(Bucket=backend.bucket, Key=request.key, MetadataDirective="COPY", **args)
+    try:
+        # The size is unknown: the deadline is that of the largest object CopyObject takes.
+        await backend.bounded(request.uri, S3_MAX_COPY_OBJECT, call)
+    except StoreError as exc:
+        raise _whole_copy_error(exc, request) from exc.__cause__
+
+
+def _whole_copy_error(exc: StoreError, request: WholeCopyRequest) -> BaseException:
+    """What a failed one-request copy means: no source, an existing destination (the only condition
+    sent), or a source too large for CopyObject."""
+    code, cause = error_code(exc.__cause__), exc.__cause__
+    if isinstance(exc, ArtifactNotFoundError) and code != "NoSuchBucket":
+        return ArtifactNotFoundError(f"{request.source_uri} does not exist", uri=request.source_uri)
+    if code in ("PreconditionFailed", "412") and not request.overwrite:
+        return ArtifactExistsError(f"{request.uri} already exists; pass overwrite=True to replace it", uri=request.uri)
+    message = str(getattr(cause, "response", {}).get("Error", {}).get("Message", ""))
+    if code == "EntityTooLarge" or (code == "InvalidRequest" and "larger than the maximum" in message):
+        return CopyNeedsSourceInfoError()
+    return exc
 
 
 def _source(request: CopyRequest) -> dict[str, Any]:
