@@ -46,8 +46,10 @@ lint: install-dev
 typecheck: install-dev
 	$(VENV)/bin/mypy clinops_async tests
 
+# The whole suite on two worker processes (pytest-xdist), each with its own local servers: the
+# machines this runs on have two cores.
 unit: install-dev tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test: lint typecheck unit
 
