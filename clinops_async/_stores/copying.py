@@ -40,10 +40,10 @@ from .backend import (
 from .bulk import BulkItem, BulkResult, ProgressCallback, run_bulk
 from .metadata import META_CRC, META_WRITE, recorded_crc32c
 from .names import list_prefix
+from .parts import StoreParts
 
 if TYPE_CHECKING:
-    from .._config import RetryConfig, TransferConfig
-    from .codecs import StorageFormat
+    from .._config import RetryConfig
 
 __all__ = ["CopyingMixin", "server_side_possible"]
 
@@ -53,23 +53,8 @@ logger = logging.getLogger("clinops_async")
 _TEMPORARY_MARKS = (".clinops-tmp-",)
 
 
-class CopyingMixin:
+class CopyingMixin(StoreParts):
     """``copy``, ``move``, ``rename`` and their prefix and bulk forms, for every store."""
-
-    _backend: Backend
-    prefix: str
-    format: StorageFormat
-    transfer: TransferConfig
-    retry_config: RetryConfig
-
-    def key(self, name: str) -> str:
-        raise NotImplementedError
-
-    async def _ready(self) -> Backend:
-        raise NotImplementedError
-
-    def _bulk_limit(self, concurrency: int | None) -> int:
-        raise NotImplementedError
 
     # -- one artifact ------------------------------------------------------------------------------
 

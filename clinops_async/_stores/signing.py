@@ -11,9 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .._exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from .backend import Backend
+from .parts import StoreParts
 
 __all__ = ["MAX_URL_LIFETIME", "SignedMethod", "SigningMixin", "check_lifetime"]
 
@@ -39,14 +37,10 @@ def check_lifetime(expires: timedelta | int | float) -> int:
     return int(seconds)
 
 
-class SigningMixin:
+class SigningMixin(StoreParts):
     """``signed_url`` for AsyncPipelineStore."""
 
     if TYPE_CHECKING:
-        _backend: Backend
-
-        def key(self, name: str) -> str: ...
-        async def _ready(self) -> Backend: ...
         def _check_version(self, version: str | None) -> str | None: ...
 
     async def signed_url(

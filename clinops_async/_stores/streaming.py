@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError
-from .backend import Backend, ByteCounter, ByteProgress
+from .backend import ByteCounter, ByteProgress
 from .batch_upload import BatchSource, check_batch_source, check_schema, upload_batches
 from .codecs import StorageFormat
 from .listing import ArtifactEntry, iter_entries
 from .names import list_prefix
+from .parts import StoreParts
 from .upload import Uploader
 
 if TYPE_CHECKING:
@@ -20,25 +21,12 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from .._config import RetryConfig, TransferConfig
 
 __all__ = ["StreamingMethods"]
 
 
-class StreamingMethods:
+class StreamingMethods(StoreParts):
     """``upload_batches`` and ``iter_artifacts``, over the attributes every store has."""
-
-    prefix: str
-    format: StorageFormat
-    compression: str
-    transfer: TransferConfig
-    retry_config: RetryConfig
-
-    def key(self, name: str) -> str:
-        raise NotImplementedError
-
-    async def _ready(self) -> Backend:
-        raise NotImplementedError
 
     async def upload_batches(
         self,

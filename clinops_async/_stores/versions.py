@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError
 from .._retry import retry
 from .backend import Backend, ObjectMeta, ObjectPage, PutRequest
 from .metadata import recorded_crc32c
-
-if TYPE_CHECKING:
-
-    from .._config import RetryConfig
+from .parts import StoreParts
 
 __all__ = ["ArtifactVersion", "PinnedVersion", "VersionsMixin", "check_if_match"]
 
@@ -100,15 +96,8 @@ class PinnedVersion(Backend):
         raise RuntimeError("a version of an artifact is read-only")
 
 
-class VersionsMixin:
+class VersionsMixin(StoreParts):
     """``list_versions`` and the backend a ``version=`` read goes through, for AsyncPipelineStore."""
-
-    if TYPE_CHECKING:
-        _backend: Backend
-        retry_config: RetryConfig
-
-        def key(self, name: str) -> str: ...
-        async def _ready(self) -> Backend: ...
 
     def _check_version(self, version: str | None) -> str | None:
         """``version`` checked for this store (before any I/O); None reads the current version."""

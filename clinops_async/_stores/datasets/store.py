@@ -18,6 +18,7 @@ from ..batches import DEFAULT_BATCH_ROWS, check_batch_rows
 from ..codecs import ResultKind, StorageFormat, check_result_kind, from_table
 from ..filters import Filters, check_columns, to_expression
 from ..names import validate_name
+from ..parts import StoreParts
 from . import write as w
 from .partitions import parse_fragments
 from .read import DatasetPlan, list_dataset, plan_artifact, plan_dataset, read_fragment, read_fragments
@@ -25,7 +26,6 @@ from .read import DatasetPlan, list_dataset, plan_artifact, plan_dataset, read_f
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Sequence
 
-    from ..._config import RetryConfig, TransferConfig
     from ..bulk import ProgressCallback
 
 __all__ = ["DatasetMethods", "rebuild_store", "result_from_table"]
@@ -48,20 +48,12 @@ _SECRET_ARGUMENTS = frozenset({
 })
 
 
-class DatasetMethods:
+class DatasetMethods(StoreParts):
     """Hive-partitioned Parquet datasets: ``write_dataset``, ``read_dataset`` and their kin."""
 
     if TYPE_CHECKING:
-        prefix: str
-        format: StorageFormat
-        transfer: TransferConfig
-        retry_config: RetryConfig
-
-        async def _ready(self) -> Backend: ...
         async def upload(self, df: Any, name: str, *, overwrite: bool = ..., progress: Any = ...) -> str: ...
         async def exists(self, name: str) -> bool: ...
-        def key(self, name: str) -> str: ...
-        def uri(self, name: str) -> str: ...
 
     _config: tuple[tuple[Any, ...], dict[str, Any]]
 
