@@ -34,7 +34,7 @@ from .common import (
     stderr_line,
     table,
 )
-from .move_sync import mv, sync
+from .move_sync import mv, reporter, sync
 from .objects import presign, show_versions
 from .pipeline import pipeline
 
@@ -117,13 +117,7 @@ def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
     state = _state(ctx)
     sources, destination = list(paths[:-1]), paths[-1]
 
-    def done(result: TransferResult) -> None:
-        if not result.ok:
-            assert result.error is not None
-            stderr_line(f"Error: {message_for(result.error)}")
-        elif not quiet and not as_json:
-            click.echo(f"copied {result.transfer.source.uri} -> {result.transfer.destination.uri} "
-                       f"({human_size(result.bytes)})")
+    done = reporter("copied", quiet, as_json)
 
     async def main() -> list[TransferResult]:
         async with StorePool(state) as pool:

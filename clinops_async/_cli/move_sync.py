@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .._stores.core import ArtifactInfo
     from .transfer import StorePool, Transfer, TransferResult
 
-__all__ = ["mv", "sync"]
+__all__ = ["mv", "reporter", "sync"]
 
 #: Artifacts moved or synchronised at once unless ``--concurrency`` says otherwise (as ``cp``).
 DEFAULT_CONCURRENCY = 8
@@ -40,7 +40,8 @@ _concurrency_option = click.option(
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 
 
-def _reporter(verb: str, quiet: bool, as_json: bool) -> Callable[[TransferResult], None]:
+def reporter(verb: str, quiet: bool, as_json: bool) -> Callable[[TransferResult], None]:
+    """What ``cp``, ``mv`` and ``sync`` print as each artifact is done (errors on stderr)."""
     def done(result: TransferResult) -> None:
         if not result.ok:
             assert result.error is not None
@@ -93,7 +94,7 @@ def mv(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
             transfers = await plan_copies(pool, sources, destination, recursive=recursive)
             with state.progress_bar("move", total=len(transfers)) as bar:
                 return await run_copies(pool, transfers, concurrency=concurrency, overwrite=not no_clobber,
-                                        bar=bar, on_done=_reporter("moved", quiet, as_json), move=True)
+                                        bar=bar, on_done=reporter("moved", quiet, as_json), move=True)
 
     _finish(run_async(main), as_json)
 
@@ -128,7 +129,7 @@ def sync(ctx: click.Context, source: str, destination: str, concurrency: int, qu
             unchanged = [TransferResult(t, method="unchanged") for t in transfers if t not in stale]
             with state.progress_bar("sync", total=len(stale)) as bar:
                 copied = await run_copies(pool, stale, concurrency=concurrency, overwrite=True, bar=bar,
-                                          on_done=_reporter("copied", quiet, as_json))
+                                          on_done=reporter("copied", quiet, as_json))
             order = {t.destination.uri: i for i, t in enumerate(transfers)}
             return sorted([*copied, *unchanged], key=lambda r: order[r.transfer.destination.uri])
 
