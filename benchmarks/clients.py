@@ -638,6 +638,35 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark (Linux: ``clear_refs`` 5 resets ``VmHWM``), so that the download's
+    peak is measured on its own; False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def current_rss_bytes() -> int:
+    return (_status_kib("VmRSS") or 0) * 1024
+
+
+def peak_rss_since_reset() -> int:
+    """``VmHWM``: unlike ``ru_maxrss``, it starts again at :func:`reset_peak_rss`."""
+    return (_status_kib("VmHWM") or 0) * 1024
+
+
 async def _bulk(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     count = int(spec["count"])
     frames = [(f"bulk/a{i:04d}.parquet", data.bulk_frame(i)) for i in range(count)]
@@ -663,6 +692,7 @@ async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     peak RSS (taken before that) covers a process that holds one frame at a time, the frame included."""
     import gc
 
+    base = current_rss_bytes()  # the interpreter, the libraries and the open client, before any frame
     frame = data.matrix_frame(data.load_matrix(Path(spec["matrix"])))
     frame_bytes = int(frame.memory_usage(index=False, deep=True).sum())
     key = "big/frame.parquet"
@@ -675,17 +705,19 @@ async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     rss_up = peak_rss_bytes()
     del frame
     gc.collect()
+    own_peak = reset_peak_rss()
     beat.start()
     start = time.perf_counter()
     got = await client.big_down(key)
     down = time.perf_counter() - start
     stall_down = await beat.stop()
     rss = peak_rss_bytes()
+    rss_down = peak_rss_since_reset() if own_peak else rss
     ok = data.frames_match(got, data.matrix_frame(data.load_matrix(Path(spec["matrix"]))))
     return {
         "up": up, "down": down, "total": up + down, "ok": ok, "stall_up_ms": stall_up,
         "stall_down_ms": stall_down, "rss_ratio": rss / frame_bytes, "rss_up_ratio": rss_up / frame_bytes,
-        "frame_bytes": frame_bytes,
+        "rss_down_ratio": rss_down / frame_bytes, "rss_base_ratio": base / frame_bytes, "frame_bytes": frame_bytes,
     }
 
 
