@@ -8,6 +8,7 @@ client's own. Encode and decode are part of every timing; generating the data is
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import os
@@ -689,8 +690,8 @@ async def _bulk(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
 
 async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     """Upload a frame, drop it, download it, and only then load the original again to compare: the
-    peak RSS (taken before that) covers a process that holds one frame at a time, the frame included."""
-    import gc
+    peak RSS (taken before that) covers a process that holds one frame at a time, the frame included.
+    The download's own peak is measured from a reset high-water mark, apart from the upload's."""
 
     base = current_rss_bytes()  # the interpreter, the libraries and the open client, before any frame
     frame = data.matrix_frame(data.load_matrix(Path(spec["matrix"])))
@@ -926,10 +927,41 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     clients = GCS_CLIENTS if spec.get("backend") == "gcs" else CLIENTS
     client = clients[spec["client"]](spec)
     await client.open()
+    if spec.get("gc_freeze"):
+        # What an application can do once after start-up (the gc module's advice for long-lived
+        # objects): move everything alive now, botocore's service models included, out of the
+        # collector's reach, so that full collections walk only what the run itself creates.
+        gc.collect()
+        gc.freeze()
+    full = _FullCollections()
     try:
-        return await WORKLOADS[spec["workload"]](client, spec)
+        result = await WORKLOADS[spec["workload"]](client, spec)
     finally:
+        full.stop()
         await client.close()
+    return {**result, "gc_full": full.count, "gc_full_max_ms": full.longest * 1000}
+
+
+class _FullCollections:
+    """How many full (generation 2) collections ran, and the longest of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.longest = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def main() -> None:
