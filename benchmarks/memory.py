@@ -77,10 +77,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mib", type=int, default=512)
     parser.add_argument("--baseline", type=Path, help="a checkout whose clinops_async is measured beside this one")
+    parser.add_argument("--label", default="", help="what the baseline is (e.g. a commit), for the table")
     args = parser.parse_args()
     versions = {"this checkout": HERE.parent}
     if args.baseline:
-        versions = {f"baseline ({args.baseline.name})": args.baseline.resolve(), **versions}
+        versions = {f"baseline ({args.label or args.baseline.name})": args.baseline.resolve(), **versions}
     began = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="clinops-memory-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     procs = run.Processes()

@@ -103,7 +103,10 @@ class PartSink:
 
     def tail(self) -> StreamedTail:
         """What is left once the writer is closed: the last part, footer included, and the totals."""
+        if not self._final:
+            self.final()
         tail = self.part
+        assert isinstance(tail, bytearray)
         return StreamedTail(
             memoryview(tail), crc32c_int(tail), crc32c_int(tail, self.crc), self.number - 1, self.emitted + len(tail)
         )
