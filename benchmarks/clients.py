@@ -8,6 +8,7 @@ client's own. Encode and decode are part of every timing; generating the data is
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import os
@@ -638,6 +639,35 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark (Linux: ``clear_refs`` 5 resets ``VmHWM``), so that the download's
+    peak is measured on its own; False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def current_rss_bytes() -> int:
+    return (_status_kib("VmRSS") or 0) * 1024
+
+
+def peak_rss_since_reset() -> int:
+    """``VmHWM``: unlike ``ru_maxrss``, it starts again at :func:`reset_peak_rss`."""
+    return (_status_kib("VmHWM") or 0) * 1024
+
+
 async def _bulk(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     count = int(spec["count"])
     frames = [(f"bulk/a{i:04d}.parquet", data.bulk_frame(i)) for i in range(count)]
@@ -660,9 +690,10 @@ async def _bulk(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
 
 async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     """Upload a frame, drop it, download it, and only then load the original again to compare: the
-    peak RSS (taken before that) covers a process that holds one frame at a time, the frame included."""
-    import gc
+    peak RSS (taken before that) covers a process that holds one frame at a time, the frame included.
+    The download's own peak is measured from a reset high-water mark, apart from the upload's."""
 
+    base = current_rss_bytes()  # the interpreter, the libraries and the open client, before any frame
     frame = data.matrix_frame(data.load_matrix(Path(spec["matrix"])))
     frame_bytes = int(frame.memory_usage(index=False, deep=True).sum())
     key = "big/frame.parquet"
@@ -675,17 +706,19 @@ async def _big(client: Client, spec: dict[str, Any]) -> dict[str, Any]:
     rss_up = peak_rss_bytes()
     del frame
     gc.collect()
+    own_peak = reset_peak_rss()
     beat.start()
     start = time.perf_counter()
     got = await client.big_down(key)
     down = time.perf_counter() - start
     stall_down = await beat.stop()
     rss = peak_rss_bytes()
+    rss_down = peak_rss_since_reset() if own_peak else rss
     ok = data.frames_match(got, data.matrix_frame(data.load_matrix(Path(spec["matrix"]))))
     return {
         "up": up, "down": down, "total": up + down, "ok": ok, "stall_up_ms": stall_up,
         "stall_down_ms": stall_down, "rss_ratio": rss / frame_bytes, "rss_up_ratio": rss_up / frame_bytes,
-        "frame_bytes": frame_bytes,
+        "rss_down_ratio": rss_down / frame_bytes, "rss_base_ratio": base / frame_bytes, "frame_bytes": frame_bytes,
     }
 
 
@@ -894,10 +927,41 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     clients = GCS_CLIENTS if spec.get("backend") == "gcs" else CLIENTS
     client = clients[spec["client"]](spec)
     await client.open()
+    if spec.get("gc_freeze"):
+        # What an application can do once after start-up (the gc module's advice for long-lived
+        # objects): move everything alive now, botocore's service models included, out of the
+        # collector's reach, so that full collections walk only what the run itself creates.
+        gc.collect()
+        gc.freeze()
+    full = _FullCollections()
     try:
-        return await WORKLOADS[spec["workload"]](client, spec)
+        result = await WORKLOADS[spec["workload"]](client, spec)
     finally:
+        full.stop()
         await client.close()
+    return {**result, "gc_full": full.count, "gc_full_max_ms": full.longest * 1000}
+
+
+class _FullCollections:
+    """How many full (generation 2) collections ran, and the longest of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.longest = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def main() -> None:

@@ -538,7 +538,8 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         "is dropped, downloaded + decoded, and compared with the original loaded again afterwards. Peak RSS is "
         "the process's high-water mark (`ru_maxrss`) divided by the frame's size, after the upload and after "
         "the download (before the original is loaded again): a process holding one frame at a time, the "
-        "frame itself and the interpreter included.",
+        "frame itself and the interpreter included. The download's own peak is `VmHWM` after a reset "
+        "(`/proc/self/clear_refs`) between the two.",
         "- Loop stall, in every workload: the longest extra delay of a task sleeping 10 ms in a loop, measured "
         "separately during the uploads and the downloads (and the projection). Every client is called as a careful "
         "user would: Parquet encoding and decoding in a worker thread, encoded buffers handed over without a copy "
@@ -567,12 +568,14 @@ def write_report(path: Path, all_results: dict[str, dict[str, Outcome]], sizes: 
         big = all_results["big"]
         lines += _ratio_table(f"Big: {sizes.big_bytes // MiB} MiB frame, upload + download", big, "total", "s")
         lines += ["| client | up (s) | down (s) | loop stall up (ms) | loop stall down (ms) | peak RSS / frame, "
-                  "upload | peak RSS / frame, round trip |", "|---|---|---|---|---|---|---|"]
+                  "upload | peak RSS / frame, download | peak RSS / frame, round trip |",
+                  "|---|---|---|---|---|---|---|---|"]
         for client, o in big.items():
             stall = _stall_prefix(client)
             lines.append(
                 f"| {client} | {_cell(o, 'up')} | {_cell(o, 'down')} | {stall}{_cell(o, 'stall_up_ms', 0)} | "
-                f"{stall}{_cell(o, 'stall_down_ms', 0)} | {_cell(o, 'rss_up_ratio', 2)} | {_cell(o, 'rss_ratio', 2)} |"
+                f"{stall}{_cell(o, 'stall_down_ms', 0)} | {_cell(o, 'rss_up_ratio', 2)} | "
+                f"{_cell(o, 'rss_down_ratio', 2)} | {_cell(o, 'rss_ratio', 2)} |"
             )
         lines.append("")
     if "projection" in all_results:

@@ -23,7 +23,7 @@ class TransferConfig:
     """How artifacts move: thresholds, part sizes and concurrency.
 
     Memory: a big Parquet upload to S3 is encoded while it is sent, holding one row group's Arrow table
-    (about 64 MiB of the frame) and at most ``max_concurrency + 3`` parts (176 MiB with the defaults);
+    (about 64 MiB of the frame) and at most ``max_concurrency + 1`` parts (144 MiB with the defaults);
     other uploads hold the encoded artifact. A download fills one buffer of the object's size by
     ``max_concurrency`` ranged reads, and hands it back to the system column batch by column batch as
     it is decoded.

@@ -1,7 +1,7 @@
 """A large Parquet frame encoded row group by row group while its finished parts go up.
 
 The encoder runs in a worker thread and hands each full part over a stream that holds one part,
-so memory holds the frame, one row group's Arrow table and ``max_concurrency + 3`` parts, never the
+so memory holds the frame, one row group's Arrow table and ``max_concurrency + 1`` parts, never the
 whole file. The whole file's CRC32C is only known once the encoder is done: it goes up with the
 completion as the upload's full-object CRC32C, which the server checks and reports from then on.
 """
@@ -63,7 +63,10 @@ class StreamedUpload:
         self.parts: dict[int, object] = {}
         self.tail: StreamedTail | None = None
         self.failure: BaseException | None = None
-        self._send, self._receive = anyio.create_memory_object_stream[_Part](1)
+        # No buffer: a part changes hands only when a sender is free to take it, so the parts alive
+        # are those in flight and the one the encoder waits to hand over (the encoder still runs
+        # ahead by that one part).
+        self._send, self._receive = anyio.create_memory_object_stream[_Part](0)
 
     async def run(self) -> int:
         self.counter.start(self.request.size)
@@ -111,10 +114,14 @@ class StreamedUpload:
         slots = anyio.Semaphore(self.uploader.transfer.max_concurrency)
         try:
             async with self._receive:
-                async for number, part, crc in self._receive:
+                while True:
+                    await slots.acquire()  # before taking a part, so that none waits here for a sender
+                    try:
+                        number, part, crc = await self._receive.receive()
+                    except anyio.EndOfStream:
+                        break
                     if self.upload is None:
                         self.upload = await self._start()
-                    await slots.acquire()
                     tg.start_soon(self._send_part, number, part, crc, slots, tg.cancel_scope)
         except Exception as exc:
             self._fail(exc, tg.cancel_scope)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clinops_async._stores.buffer import ReceiveBuffer
-from clinops_async._stores.codecs import StorageFormat, decode, encode
+from clinops_async._stores.codecs import StorageFormat, decode, encode, encode_parts
 from clinops_async._stores.codecs.parquet_read import _read_releasing
 
 
@@ -90,3 +90,20 @@ def test_reading_while_releasing_builds_the_same_arrow_table() -> None:
     got = _read_releasing(parquet, lambda start, end: None)
     assert got.equals(expected, check_metadata=True)
     assert got.schema.equals(expected.schema, check_metadata=True)
+
+
+def test_streamed_parts_are_maps_of_their_own_and_make_the_whole_file() -> None:
+    # Each full part is an anonymous map that goes back to the system once its views are dropped
+    # (a bytearray's memory stays in the C allocator's arenas); the tail, footer included, is the rest.
+    df = _mixed_frame(20_000)
+    parts: list[bytes] = []
+
+    def emit(number: int, part: memoryview, crc: int) -> None:
+        assert isinstance(part.obj, mmap.mmap) and len(part) == 64 * 1024
+        parts.append(bytes(part))
+
+    tail = encode_parts(df, compression="snappy", part_size=lambda n: 64 * 1024, rows_per_group=5_000, emit=emit)
+    assert len(parts) == tail.parts > 1
+    whole = b"".join(parts) + bytes(tail.data)
+    assert len(whole) == tail.size
+    pd.testing.assert_frame_equal(decode(whole, StorageFormat.PARQUET), df)
