@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.cli import CLI_SECRET
 from tests.support.servers import ROOT
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 @pytest.fixture
 def env(moto: Server) -> dict[str, str]:
     """An environment that points the command line at moto, with test credentials and nothing else of AWS."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FORCE_COLOR", "TTY_COMPATIBLE"))}
+    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY=CLI_SECRET,
                  AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT))
     return clean

@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
 
-from clinops_async._cli.app import cli
 from clinops_async._cli.common import redact
 from clinops_async._stores.local import AsyncLocalPipelineStore
 from clinops_async.orchestrate import LocalPipelineStore
 from clinops_async.synthetic import icu_windows
+from tests.support.cli import CLI_SECRET, invoke
 from tests.support.servers import ROOT, Server
 from tests.support.store_envs import S3Env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SECRET = "cli-test-secret-value-0123456789"
+    from click.testing import Result
+
 
 
 @pytest.fixture
@@ -33,17 +33,8 @@ def s3(moto: Server) -> S3Env:
     return S3Env(moto.url)
 
 
-@pytest.fixture
-def env(moto: Server) -> dict[str, str]:
-    """The environment a user would set: endpoint and credentials, nothing else of AWS."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FORCE_COLOR", "TTY_COMPATIBLE"))}
-    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY=SECRET,
-                 AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT))
-    return clean
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def run_cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -251,23 +242,23 @@ def test_debug_switches_the_traceback_on_and_secrets_stay_out(s3: S3Env, env: di
     assert debug.returncode == 3
     assert "Traceback (most recent call last)" in debug.stderr and "ArtifactNotFoundError" in debug.stderr
     assert debug.stderr.endswith(f"Error: {uri} does not exist\n")
-    assert SECRET not in plain.stderr + plain.stdout + debug.stderr + debug.stdout
+    assert CLI_SECRET not in plain.stderr + plain.stdout + debug.stderr + debug.stdout
 
 
 def test_redact_removes_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    text = redact(f"http://user:pw@host/x?X-Amz-Signature=abc&X-Amz-Credential=AKIA/1 key {SECRET}")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CLI_SECRET)
+    text = redact(f"http://user:pw@host/x?X-Amz-Signature=abc&X-Amz-Credential=AKIA/1 key {CLI_SECRET}")
     assert text == "http://****@host/x?X-Amz-Signature=****&X-Amz-Credential=**** key ****"
 
 
 def test_unreachable_endpoint_is_one_line_and_exits_6(env: dict[str, str], tmp_path: Path) -> None:
     from tests.support.servers import free_port
 
-    env = {**env, "AWS_ENDPOINT_URL": f"http://user:{SECRET}@127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"}
+    env = {**env, "AWS_ENDPOINT_URL": f"http://user:{CLI_SECRET}@127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "1"}
     result = run_cli(env, "info", "s3://some-bucket/a.parquet")
     assert result.returncode == 6, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
-    assert SECRET not in result.stderr
+    assert CLI_SECRET not in result.stderr
 
 
 def test_version_and_help(env: dict[str, str]) -> None:

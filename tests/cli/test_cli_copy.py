@@ -7,11 +7,10 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from click.testing import CliRunner, Result
 
 from clinops_async import S3PipelineStore
-from clinops_async._cli.app import cli
 from clinops_async.synthetic import icu_windows
+from tests.support.cli import invoke
 from tests.support.fault_proxy import FaultProxy
 from tests.support.frames import wide_frame
 from tests.support.store_envs import GCSEnv, S3Env
@@ -43,8 +42,6 @@ def environment(endpoint: str, gcs: GCSEnv | None = None) -> dict[str, str]:
     return clean
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def seed(s3: S3Env, frames: dict[str, pd.DataFrame]) -> None:

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from click.testing import CliRunner, Result
 
-from clinops_async._cli.app import cli
 from clinops_async.orchestrate import S3PipelineStore
 from clinops_async.synthetic import icu_windows
-from tests.support.servers import ROOT, Server
+from tests.support.cli import CLI_SECRET, invoke
 from tests.support.store_envs import S3Env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SECRET = "cli-objects-secret-value-0123456789"
+    from tests.support.servers import Server
+
 
 
 @pytest.fixture
@@ -30,16 +28,8 @@ def s3(moto: Server) -> S3Env:
     return bucket
 
 
-@pytest.fixture
-def env(moto: Server) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FORCE_COLOR", "TTY_COMPATIBLE"))}
-    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY=SECRET,
-                 AWS_DEFAULT_REGION="us-east-1", PYTHONPATH=str(ROOT))
-    return clean
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def two_versions(s3: S3Env, moto: Server) -> None:
@@ -57,7 +47,7 @@ def test_presign_prints_a_url_that_reads_the_artifact(s3: S3Env, moto: Server, e
     assert dict(parse_qsl(urlsplit(url).query))["X-Amz-Expires"] == "600"
     with urllib.request.urlopen(url, timeout=30) as response:
         assert response.read() == s3.get_bytes("features/w.parquet")
-    assert SECRET not in result.output
+    assert CLI_SECRET not in result.output
 
 
 def test_presign_json_names_the_method_and_the_expiry(s3: S3Env, env: dict[str, str]) -> None:

@@ -9,10 +9,9 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-from click.testing import CliRunner, Result
 
-from clinops_async._cli.app import cli
 from clinops_async._pipelines.file import load_pipeline_file
+from tests.support.cli import invoke
 from tests.support.stepfunctions import ROLE, lambda_arn
 
 if TYPE_CHECKING:
@@ -41,8 +40,6 @@ steps:
 """
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -10,7 +10,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from clinops_async._pipelines.file import load_pipeline_file
-from tests.cli.test_cli_pipeline import invoke, write
+from tests.cli.test_cli_pipeline import write
+from tests.support.cli import invoke
 from tests.support.stepfunctions import ACCOUNT, ROLE
 
 if TYPE_CHECKING:

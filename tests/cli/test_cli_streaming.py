@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,11 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
 
-from clinops_async._cli.app import cli
 from clinops_async._stores.metadata import META_FORMAT
 from clinops_async.orchestrate import S3PipelineStore
+from tests.support.cli import invoke
 from tests.support.fault_proxy import FaultProxy
 from tests.support.store_envs import S3Env
 
@@ -29,16 +27,8 @@ def s3(moto: Server) -> S3Env:
     return S3Env(moto.url)
 
 
-@pytest.fixture
-def env(moto: Server) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FORCE_COLOR", "TTY_COMPATIBLE"))}
-    clean.update(AWS_ENDPOINT_URL=moto.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                 AWS_DEFAULT_REGION="us-east-1")
-    return clean
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_ls_long_shows_size_time_and_etag_from_the_listing(s3: S3Env, env: dict[str, str]) -> None:
