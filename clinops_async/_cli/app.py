@@ -34,7 +34,7 @@ from .common import (
     stderr_line,
     table,
 )
-from .move_sync import mv, reporter, sync
+from .move_sync import finish, mv, reporter, sync
 from .objects import presign, show_versions
 from .pipeline import pipeline
 
@@ -110,7 +110,7 @@ def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
       clinops-async cp a.parquet b.parquet s3://bucket/features/
       clinops-async cp -r s3://bucket/features/ ./local/
     """
-    from .transfer import StorePool, plan_copies, run_copies, worst_code
+    from .transfer import StorePool, plan_copies, run_copies
 
     if len(paths) < 2:
         raise click.UsageError("cp needs a SOURCE and a DESTINATION")
@@ -126,13 +126,7 @@ def cp(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
                 return await run_copies(pool, transfers, concurrency=concurrency, overwrite=not no_clobber,
                                         bar=bar, on_done=done)
 
-    results = run_async(main)
-    if as_json:
-        emit_json([r.as_json() for r in results])
-    codes = [exit_code_for(r.error) for r in results if r.error is not None]
-    code = worst_code(codes, len(results))
-    if code:
-        raise fail(code)
+    finish(run_async(main), as_json)
 
 
 # -- ls / info --------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .._stores.core import ArtifactInfo
     from .transfer import StorePool, Transfer, TransferResult
 
-__all__ = ["mv", "reporter", "sync"]
+__all__ = ["finish", "mv", "reporter", "sync"]
 
 #: Artifacts moved or synchronised at once unless ``--concurrency`` says otherwise (as ``cp``).
 DEFAULT_CONCURRENCY = 8
@@ -53,7 +53,8 @@ def reporter(verb: str, quiet: bool, as_json: bool) -> Callable[[TransferResult]
     return done
 
 
-def _finish(results: Sequence[TransferResult], as_json: bool) -> None:
+def finish(results: Sequence[TransferResult], as_json: bool) -> None:
+    """Print the ``--json`` records, then exit with the worst code of the artifacts that failed."""
     from .transfer import worst_code
 
     if as_json:
@@ -96,7 +97,7 @@ def mv(ctx: click.Context, paths: Sequence[str], recursive: bool, concurrency: i
                 return await run_copies(pool, transfers, concurrency=concurrency, overwrite=not no_clobber,
                                         bar=bar, on_done=reporter("moved", quiet, as_json), move=True)
 
-    _finish(run_async(main), as_json)
+    finish(run_async(main), as_json)
 
 
 @click.command()
@@ -137,7 +138,7 @@ def sync(ctx: click.Context, source: str, destination: str, concurrency: int, qu
     if not quiet and not as_json:
         kept = sum(r.method == "unchanged" for r in results)
         click.echo(f"{len(results) - kept} copied, {kept} already up to date")
-    _finish(results, as_json)
+    finish(results, as_json)
 
 
 async def _stale(pool: StorePool, transfers: Sequence[Transfer]) -> list[Transfer]:
