@@ -182,14 +182,16 @@ _WEED_PORTS = (
 )
 
 
-def _wait_s3_writable(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Poll until a bucket can be created and written: S3 answers before a volume is ready."""
+def _wait_s3_writable(
+    url: str, process: subprocess.Popen[bytes], timeout: float, identity: tuple[str, str] | None = None
+) -> None:
+    """Poll until a bucket can be created and written: S3 answers before a volume is ready. With an
+    ``identity`` (access key, secret) the probes are signed with it."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             for path, body in (("/clinops-ready", b""), ("/clinops-ready/probe", b"ready")):
-                request = urllib.request.Request(url + path, data=body, method="PUT")
-                urllib.request.urlopen(request, timeout=5).close()
+                urllib.request.urlopen(_probe(url + path, body, identity), timeout=5).close()
             return
         except (urllib.error.HTTPError, OSError):
             if process.poll() is not None or time.monotonic() > deadline:
@@ -197,11 +199,26 @@ def _wait_s3_writable(url: str, process: subprocess.Popen[bytes], timeout: float
             time.sleep(0.1)
 
 
-def start_seaweedfs(timeout: float = 60.0) -> Server:
+def _probe(url: str, body: bytes, identity: tuple[str, str] | None) -> urllib.request.Request:
+    """A PUT of ``body`` to ``url``, SigV4-signed with ``identity`` when there is one."""
+    if identity is None:
+        return urllib.request.Request(url, data=body, method="PUT")
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="PUT", url=url, data=body)
+    S3SigV4Auth(Credentials(*identity), "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    return urllib.request.Request(url, data=body, method="PUT", headers=dict(prepared.headers.items()))
+
+
+def start_seaweedfs(timeout: float = 60.0, *, identity: tuple[str, str] | None = None) -> Server:
     """SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process) on 127.0.0.1.
 
-    Its data lives in a temporary directory that ``stop()`` removes. Without an identity configured it
-    accepts any credentials. Bucket names must have at least 3 characters. Every bucket is a SeaweedFS
+    Its data lives in a temporary directory that ``stop()`` removes. Without an ``identity`` (access
+    key, secret) it accepts any credentials; with one it checks every request's SigV4 signature and
+    refuses other keys. Bucket names must have at least 3 characters. Every bucket is a SeaweedFS
     collection with volumes of its own, so the volume limit is raised (and the volume size lowered)
     for test suites that make a bucket per test.
     """
@@ -212,14 +229,16 @@ def start_seaweedfs(timeout: float = 60.0) -> Server:
             "-master.telemetry=false", "-volume.max=10000", "-master.volumeSizeLimitMB=64"]
     args += [f"-{option}={free_port()}" for option in _WEED_PORTS]
     # weed turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into its only identity and then refuses every
-    # other key (and the readiness probe, which is unsigned): start it without them.
+    # other key: start it without them, or with the identity asked for (the probes are then signed).
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    if identity is not None:
+        env.update(AWS_ACCESS_KEY_ID=identity[0], AWS_SECRET_ACCESS_KEY=identity[1])
     process = subprocess.Popen(args, cwd=workdir.name, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     server = Server("seaweedfs", url, port, process, workdir)
     try:
         wait_http(url, process, timeout)
-        _wait_s3_writable(url, process, timeout)
+        _wait_s3_writable(url, process, timeout, identity)
     except BaseException:
         server.stop()
         raise
