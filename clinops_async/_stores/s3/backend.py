@@ -22,6 +22,7 @@ from ..._exceptions import (
 from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest, changed_error
 from . import copy as _copy
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
+from .direct_copy import DirectCopier
 from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
@@ -74,6 +75,8 @@ class S3Backend(Backend):
         self._client: S3Client | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._bucket_seen = False
+        self._direct_copier: DirectCopier | None = None
+        self._direct_copier_known = False
 
     def __repr__(self) -> str:
         return f"<S3 bucket={self.bucket!r} region={self.region!r}>"
@@ -121,6 +124,7 @@ class S3Backend(Backend):
             self.client.meta.events.register("before-parameter-build.s3", _requester_pays)
 
     async def aclose(self) -> None:
+        self._direct_copier, self._direct_copier_known = None, False
         if self._exit_stack is not None:
             stack, self._exit_stack = self._exit_stack, None
             await stack.aclose()
@@ -146,6 +150,16 @@ class S3Backend(Backend):
         )
 
     bounded = _bounded
+
+    def direct_copier(self) -> DirectCopier | None:
+        """The one-request copier outside botocore's pipeline for this bucket, or None (see
+        :mod:`.direct_copy`); made once per open client."""
+        if not self._direct_copier_known:
+            self._direct_copier = DirectCopier.for_bucket(
+                self.client, self.bucket, encryption=self.encryption_args(), requester_pays=self.requester_pays
+            )
+            self._direct_copier_known = True
+        return self._direct_copier
 
     def encryption_args(self) -> dict[str, Any]:
         """The server-side encryption every new object of this store asks for."""

@@ -7,11 +7,11 @@ and a multipart copy asks for a full-object CRC32C and completes with the source
 A failed or cancelled multipart copy is aborted, so nothing is left half-made.
 
 ``copy_whole`` is the one-request form a plain copy takes: CopyObject without a HEAD of the source
-first. One CopyObject copies one version whole (S3 makes it atomic), so it needs no ETag pin; the
-metadata travels (``MetadataDirective=COPY``), and so does the source's CRC32C: S3 copies an object's
-checksum with it unless asked for another algorithm. A source too large
-for CopyObject, or a store whose ``copy_threshold`` asks for parts earlier, falls back to the usual
-HEAD-first copy.
+first, sent outside botocore's request pipeline where it can be (:mod:`.direct_copy`), else by
+botocore. One CopyObject copies one version whole (S3 makes it atomic), so it needs no ETag pin; the
+metadata travels (``MetadataDirective=COPY``), and so does the source's CRC32C: S3 copies an
+object's checksum with it unless asked for another algorithm. A source too large for CopyObject, or
+a store whose ``copy_threshold`` asks for parts earlier, falls back to the usual HEAD-first copy.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ..._config import RetryConfig, TransferConfig
     from ..backend import ByteCounter, CopyRequest, WholeCopyRequest
+    from .direct_copy import DirectCopier
 
 __all__ = ["S3_MAX_COPY_OBJECT", "S3Copier", "copy_object", "copy_whole", "part_ranges"]
 
@@ -61,6 +62,8 @@ class S3Copier(Protocol):
     async def head(self, key: str) -> ObjectMeta: ...
 
     async def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+    def direct_copier(self) -> DirectCopier | None: ...
 
 
 def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
@@ -89,6 +92,11 @@ async def copy_whole(backend: S3Copier, request: WholeCopyRequest, retry_config:
 
 
 async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
+    direct = backend.direct_copier()
+    if direct is not None and direct.ready and await backend.bounded(
+        request.uri, S3_MAX_COPY_OBJECT, direct.copy(request)
+    ):
+        return
     args: dict[str, Any] = {"CopySource": {"Bucket": request.source_bucket, "Key": request.source_key},
                             **backend.encryption_args()}
     if not request.overwrite:
@@ -102,6 +110,8 @@ async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
         await backend.bounded(request.uri, S3_MAX_COPY_OBJECT, call)
     except StoreError as exc:
         raise _whole_copy_error(exc, request) from exc.__cause__
+    if direct is not None:
+        direct.learn(request.key)  # botocore's copy succeeded: later ones can go directly
 
 
 def _whole_copy_error(exc: StoreError, request: WholeCopyRequest) -> BaseException:

@@ -1,0 +1,191 @@
+"""A plain S3 copy goes as one CopyObject outside botocore's request pipeline (``direct_copy``):
+signed so that a server which checks signatures takes it, with the store's headers, and handed to
+botocore whenever it is not a clean success."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import boto3  # type: ignore[import-untyped]
+import pandas as pd
+import pytest
+
+from clinops_async import (
+    AccessDeniedError,
+    ArtifactExistsError,
+    ArtifactNotFoundError,
+    AsyncS3PipelineStore,
+    BucketNotFoundError,
+)
+from clinops_async._stores.s3.direct_copy import DirectCopier
+from clinops_async.testing import start_seaweedfs
+from tests.support.frames import icu_windows
+from tests.support.tcp_proxy import TcpProxy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.servers import Server
+
+#: The only identity the signature-checking server takes (synthetic, for this server alone).
+IDENTITY = ("clinops-direct-copy", "direct-copy-secret-for-tests")
+#: Names whose keys botocore percent-encodes in the path and in x-amz-copy-source, where a signature
+#: over the wrong encoding would be refused.
+AWKWARD_NAMES = ["with space/a b", "plus+equals=amp&", "percent%20literal", "unicode/été-ß-日本", "tilde~(x)!'*"]
+
+
+@pytest.fixture(scope="module")
+def checking_seaweedfs() -> Iterator[Server]:
+    """SeaweedFS checking every SigV4 signature against :data:`IDENTITY`."""
+    server = start_seaweedfs(identity=IDENTITY)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def checked_store(server: Server, **options: Any) -> AsyncS3PipelineStore:
+    bucket = f"direct-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=IDENTITY[0],
+                 aws_secret_access_key=IDENTITY[1]).create_bucket(Bucket=bucket)
+    return AsyncS3PipelineStore(bucket, endpoint_url=server.url, aws_access_key_id=IDENTITY[0],
+                                aws_secret_access_key=IDENTITY[1], **options)
+
+
+def copier(store: AsyncS3PipelineStore) -> DirectCopier:
+    direct = store._backend._direct_copier  # type: ignore[attr-defined]
+    assert isinstance(direct, DirectCopier)
+    return direct
+
+
+async def test_direct_copies_are_signed_as_the_server_checks_them(checking_seaweedfs: Server) -> None:
+    df = icu_windows(stays=2, hours=4)
+    async with checked_store(checking_seaweedfs) as store:
+        for name in AWKWARD_NAMES:
+            await store.upload(df, f"src/{name}")
+        await store.copy("src/plus+equals=amp&", "first")  # botocore's, where the endpoint is learnt
+        assert copier(store).ready and copier(store).completed == 0
+        result = await store.copy_prefix("src/", "dst/")
+        assert result.ok, result
+        # Every copy went the direct way: none was refused and sent again by botocore.
+        assert copier(store).completed == len(AWKWARD_NAMES)
+        for name in AWKWARD_NAMES:
+            pd.testing.assert_frame_equal(await store.download(f"dst/{name}"), df)
+            copied, source = await store.info(f"dst/{name}"), await store.info(f"src/{name}")
+            assert copied.checksum == source.checksum and copied.rows == source.rows
+
+
+async def test_a_refused_direct_copy_is_botocores_to_answer(checking_seaweedfs: Server) -> None:
+    async with checked_store(checking_seaweedfs) as store:
+        await store.upload(icu_windows(stays=1), "a")
+        await store.upload(icu_windows(stays=2), "b")
+        await store.copy("a", "learnt")
+        assert copier(store).ready
+        with pytest.raises(ArtifactNotFoundError):
+            await store.copy("missing", "c")
+        with pytest.raises(ArtifactExistsError):
+            await store.copy("a", "b", overwrite=False)
+        assert copier(store).completed == 0
+        pd.testing.assert_frame_equal(await store.download("b"), icu_windows(stays=2))
+    bucket = store.bucket
+    wrong = AsyncS3PipelineStore(bucket, endpoint_url=checking_seaweedfs.url, aws_access_key_id=IDENTITY[0],
+                                 aws_secret_access_key="not-the-secret")
+    async with wrong:
+        with pytest.raises(AccessDeniedError) as raised:
+            await wrong.copy("a", "c")
+    assert "not-the-secret" not in str(raised.value)
+
+
+async def test_direct_copies_carry_encryption_and_requester_pays(moto: Server) -> None:
+    bucket = f"direct-{uuid.uuid4().hex[:10]}"
+    client = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    async with TcpProxy(moto.port, record=True) as proxy:
+        store = AsyncS3PipelineStore(bucket, endpoint_url=proxy.url, server_side_encryption="AES256",
+                                     requester_pays=True)
+        async with store:
+            await store.upload(icu_windows(stays=1), "a")
+            await store.copy("a", "b")
+            await store.copy("a", "c")
+            assert copier(store).completed == 1
+    copies = [c for c in b"".join(bytes(c) for c in proxy.connections).lower().split(b"\r\n\r\n")
+              if b"x-amz-copy-source" in c]
+    assert len(copies) == 2  # botocore's, then the direct one
+    for head in copies:
+        assert b"x-amz-server-side-encryption: aes256" in head and b"x-amz-request-payer: requester" in head
+    for key in ("b.parquet", "c.parquet"):
+        assert client.head_object(Bucket=bucket, Key=key)["ServerSideEncryption"] == "AES256"
+
+
+class _Body:
+    """The raw body of a canned answer, read as aiobotocore reads aiohttp's."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+def answer_copies_locally(store: AsyncS3PipelineStore, sent: list[str]) -> None:
+    """Answer every CopyObject botocore is about to send with S3's success, without a network (a
+    ``before-send`` handler's answer is used instead of sending, as botocore's stubs do)."""
+    from aiobotocore.awsrequest import AioAWSResponse
+    from botocore.awsrequest import HTTPHeaders
+
+    def canned(request: Any, **_: Any) -> Any:
+        sent.append(request.url)
+        body = b'<?xml version="1.0"?><CopyObjectResult><ETag>"e"</ETag></CopyObjectResult>'
+        headers = HTTPHeaders()
+        headers["content-type"] = "application/xml"
+        return AioAWSResponse(request.url, 200, headers, _Body(body))
+
+    store._backend.client.meta.events.register("before-send.s3.CopyObject", canned)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("options", "bucket", "base", "region"),
+    [
+        ({"region": "eu-west-1"}, "clinical-eu", "https://clinical-eu.s3.eu-west-1.amazonaws.com/", "eu-west-1"),
+        ({"region": "eu-west-1", "addressing_style": "path"}, "clinical-eu",
+         "https://s3.eu-west-1.amazonaws.com/clinical-eu/", "eu-west-1"),
+        ({"region": "us-east-1", "endpoint_url": "http://127.0.0.1:9"}, "local-bucket",
+         "http://127.0.0.1:9/local-bucket/", "us-east-1"),
+    ],
+)
+async def test_the_endpoint_and_scope_are_those_of_botocores_first_copy(
+    options: dict[str, Any], bucket: str, base: str, region: str
+) -> None:
+    sent: list[str] = []
+    async with AsyncS3PipelineStore(bucket, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s",
+                                    **options) as store:
+        answer_copies_locally(store, sent)
+        direct = store._backend.direct_copier()  # type: ignore[attr-defined]
+        assert direct is not None and not direct.ready
+        await store.copy("folder/a b", "other/é+c")
+        assert sent == [base + "other/%C3%A9%2Bc.parquet"]
+        assert direct.ready
+    assert (direct._scope.base_url, direct._scope.region, direct._scope.service) == (base, region, "s3")
+
+
+@pytest.mark.parametrize("bucket", ["analytics--use1-az4--x-s3", "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"])
+async def test_buckets_that_sign_otherwise_go_through_botocore(bucket: str) -> None:
+    assert DirectCopier.for_bucket(object(), bucket, encryption={}, requester_pays=False) is None  # type: ignore[arg-type]
+
+
+async def test_a_source_bucket_gone_is_named_not_the_destination(moto: Server) -> None:
+    client = boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1")
+    source_bucket, target_bucket = f"gone-{uuid.uuid4().hex[:10]}", f"kept-{uuid.uuid4().hex[:10]}"
+    for bucket in (source_bucket, target_bucket):
+        client.create_bucket(Bucket=bucket)
+    async with AsyncS3PipelineStore(source_bucket, endpoint_url=moto.url) as source, \
+            AsyncS3PipelineStore(target_bucket, endpoint_url=moto.url) as target:
+        await source.upload(icu_windows(stays=1), "a")
+        await target.upload(icu_windows(stays=1), "b")
+        client.delete_object(Bucket=source_bucket, Key="a.parquet")
+        client.delete_bucket(Bucket=source_bucket)
+        with pytest.raises(BucketNotFoundError) as raised:
+            await source.copy("a", "a", to=target)
+        assert repr(source_bucket) in str(raised.value)
+        assert await target.list_artifacts() == ["b"]
