@@ -50,7 +50,9 @@ def translate(exc: BaseException, uri: str, bucket: str) -> BaseException:
         code = str(err.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code == "NoSuchBucket":
-            return BucketNotFoundError(f"bucket {bucket!r} does not exist (for {uri})", uri=uri)
+            # The answer names the missing bucket: for a copy it may be the source's, not ``bucket``.
+            missing = str(err.get("BucketName") or bucket)
+            return BucketNotFoundError(f"bucket {missing!r} does not exist (for {uri})", uri=uri)
         if code in _MISSING_CODES or status == 404:
             return ArtifactNotFoundError(f"{uri} does not exist", uri=uri)
         if code in _DENIED_CODES or status == 403:
