@@ -5,6 +5,7 @@ botocore whenever it is not a clean success."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3  # type: ignore[import-untyped]
@@ -189,3 +190,29 @@ async def test_a_source_bucket_gone_is_named_not_the_destination(moto: Server) -
             await source.copy("a", "a", to=target)
         assert repr(source_bucket) in str(raised.value)
         assert await target.list_artifacts() == ["b"]
+
+
+async def test_direct_copies_sign_with_credentials_refreshed_as_botocore_refreshes_them(moto: Server) -> None:
+    asked: list[int] = []
+
+    async def provider() -> dict[str, str]:
+        asked.append(len(asked) + 1)
+        # Expiring within botocore's mandatory refresh window: asked again before every request.
+        expiry = datetime.now(UTC) + timedelta(minutes=5)
+        return {"access_key": f"AKIDDIRECT{len(asked):06d}", "secret_key": "refreshed-secret",
+                "token": "refreshed-session-token", "expiry_time": expiry.isoformat()}
+
+    bucket = f"direct-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1").create_bucket(Bucket=bucket)
+    async with TcpProxy(moto.port, record=True) as proxy:
+        async with AsyncS3PipelineStore(bucket, endpoint_url=proxy.url, credential_provider=provider) as store:
+            await store.upload(icu_windows(stays=1), "a")
+            await store.copy("a", "b")
+            before = len(asked)
+            await store.copy("a", "c")
+            assert copier(store).completed == 1 and len(asked) > before
+    heads = [c for c in b"".join(bytes(c) for c in proxy.connections).split(b"\r\n\r\n") if b"/c.parquet" in c]
+    assert len(heads) == 1
+    direct = heads[0].lower()
+    assert f"credential=akiddirect{len(asked):06d}/".encode() in direct
+    assert b"x-amz-security-token: refreshed-session-token" in direct
