@@ -20,6 +20,7 @@ from clinops_async import (
     BucketNotFoundError,
 )
 from clinops_async._stores.s3.direct_copy import DirectCopier
+from clinops_async._stores.s3.direct_list import DirectLister
 from clinops_async.testing import start_seaweedfs
 from tests.support.frames import icu_windows
 from tests.support.tcp_proxy import TcpProxy
@@ -184,11 +185,14 @@ async def test_a_source_bucket_gone_is_named_not_the_destination(moto: Server) -
             AsyncS3PipelineStore(target_bucket, endpoint_url=moto.url) as target:
         await source.upload(icu_windows(stays=1), "a")
         await target.upload(icu_windows(stays=1), "b")
+        assert await source.list_artifacts() == ["a"]  # the listing's endpoint is learnt
         client.delete_object(Bucket=source_bucket, Key="a.parquet")
         client.delete_bucket(Bucket=source_bucket)
         with pytest.raises(BucketNotFoundError) as raised:
             await source.copy("a", "a", to=target)
         assert repr(source_bucket) in str(raised.value)
+        with pytest.raises(BucketNotFoundError):  # the direct page refused, botocore's answer raised
+            await source.list_artifacts()
         assert await target.list_artifacts() == ["b"]
 
 
@@ -216,3 +220,37 @@ async def test_direct_copies_sign_with_credentials_refreshed_as_botocore_refresh
     direct = heads[0].lower()
     assert f"credential=akiddirect{len(asked):06d}/".encode() in direct
     assert b"x-amz-security-token: refreshed-session-token" in direct
+
+
+def lister(store: AsyncS3PipelineStore) -> DirectLister:
+    direct = store._backend._direct_lister  # type: ignore[attr-defined]
+    assert isinstance(direct, DirectLister)
+    return direct
+
+
+@pytest.mark.parametrize("server_name", ["checking_seaweedfs", "moto"])
+async def test_direct_listing_pages_equal_botocores(server_name: str, request: pytest.FixtureRequest) -> None:
+    server: Server = request.getfixturevalue(server_name)
+    store = checked_store(server) if server_name == "checking_seaweedfs" else None
+    if store is None:
+        bucket = f"direct-{uuid.uuid4().hex[:10]}"
+        boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(Bucket=bucket)
+        store = AsyncS3PipelineStore(bucket, endpoint_url=server.url)
+    df = icu_windows(stays=1)
+    async with store:
+        for name in [*AWKWARD_NAMES, "plain/x", "plain/y"]:
+            await store.upload(df, f"p/{name}")
+        await store.upload(df, "other/z")
+        store._backend.list_page_size = 2  # several pages, each with a token
+        first = [(e.name, e.size, e.etag, e.last_modified) async for e in store.iter_artifacts("p/")]
+        # The first page came through botocore; the other three directly, and so does every later one.
+        assert lister(store).completed == 3
+        again = [(e.name, e.size, e.etag, e.last_modified) async for e in store.iter_artifacts("p/")]
+        assert lister(store).completed == 7
+        assert await store.list_artifacts("p/with space/") == ["p/with space/a b"]
+    client = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=IDENTITY[0],
+                          aws_secret_access_key=IDENTITY[1])
+    listed = client.list_objects_v2(Bucket=store.bucket, Prefix="p/")["Contents"]
+    by_botocore = sorted((o["Key"].removesuffix(".parquet"), o["Size"], o["ETag"], o["LastModified"]) for o in listed)
+    assert sorted(again) == sorted(first) == by_botocore
+    assert len(by_botocore) == 7

@@ -23,6 +23,7 @@ from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, 
 from . import copy as _copy
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
 from .direct_copy import DirectCopier
+from .direct_list import DirectLister
 from .errors import error_code, translate
 
 if TYPE_CHECKING:  # the stubs are a development dependency
@@ -76,7 +77,8 @@ class S3Backend(Backend):
         self._exit_stack: AsyncExitStack | None = None
         self._bucket_seen = False
         self._direct_copier: DirectCopier | None = None
-        self._direct_copier_known = False
+        self._direct_lister: DirectLister | None = None
+        self._direct_known = False
 
     def __repr__(self) -> str:
         return f"<S3 bucket={self.bucket!r} region={self.region!r}>"
@@ -124,7 +126,7 @@ class S3Backend(Backend):
             self.client.meta.events.register("before-parameter-build.s3", _requester_pays)
 
     async def aclose(self) -> None:
-        self._direct_copier, self._direct_copier_known = None, False
+        self._direct_copier, self._direct_lister, self._direct_known = None, None, False
         if self._exit_stack is not None:
             stack, self._exit_stack = self._exit_stack, None
             await stack.aclose()
@@ -153,13 +155,23 @@ class S3Backend(Backend):
 
     def direct_copier(self) -> DirectCopier | None:
         """The one-request copier outside botocore's pipeline for this bucket, or None (see
-        :mod:`.direct_copy`); made once per open client."""
-        if not self._direct_copier_known:
-            self._direct_copier = DirectCopier.for_bucket(
-                self.client, self.bucket, encryption=self.encryption_args(), requester_pays=self.requester_pays
-            )
-            self._direct_copier_known = True
+        :mod:`.direct`); made once per open client."""
+        if not self._direct_known:
+            self._make_direct()
         return self._direct_copier
+
+    def direct_lister(self) -> DirectLister | None:
+        """The listing pages outside botocore's pipeline for this bucket, or None (see :mod:`.direct`)."""
+        if not self._direct_known:
+            self._make_direct()
+        return self._direct_lister
+
+    def _make_direct(self) -> None:
+        self._direct_copier = DirectCopier.for_bucket(
+            self.client, self.bucket, encryption=self.encryption_args(), requester_pays=self.requester_pays
+        )
+        self._direct_lister = DirectLister.for_bucket(self.client, self.bucket, requester_pays=self.requester_pays)
+        self._direct_known = True
 
     def encryption_args(self) -> dict[str, Any]:
         """The server-side encryption every new object of this store asks for."""
@@ -331,12 +343,19 @@ class S3Backend(Backend):
         self._bucket_seen = True
 
     async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
+        lister = self.direct_lister()
+        if lister is not None and lister.ready:
+            direct = await self._bounded(self.uri(prefix), 0, lister.list_page(prefix, token, self.list_page_size))
+            if direct is not None:
+                return direct
         args: dict[str, Any] = {"ContinuationToken": token} if token else {}
         page = await self._bounded(
             self.uri(prefix), 0, self.client.list_objects_v2(
                 Bucket=self.bucket, Prefix=prefix, MaxKeys=self.list_page_size, **args
             )
         )
+        if lister is not None:
+            lister.learn()  # botocore's page came back: later ones can come directly
         objects = [
             ObjectMeta(key=item["Key"], size=int(item.get("Size", 0)), etag=item.get("ETag"),
                        last_modified=item.get("LastModified"))
