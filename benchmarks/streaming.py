@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--gib", type=float, default=1.0, help="Size of the larger-than-memory artifact (GiB).")
     parser.add_argument("--objects", type=int, default=100_000, help="Objects to list.")
     parser.add_argument("--skip", choices=["big", "list"], action="append", default=[])
-    parser.add_argument("--rounds", type=int, default=2, help="Rounds of the larger-than-memory measurements.")
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds of each measurement, clients taking turns.")
     parser.add_argument("--ops", nargs="+", default=["upload_batches", "upload", "iter_batches", "download"],
                         help="The larger-than-memory measurements to run (all by default).")
     args = parser.parse_args()
@@ -231,11 +231,12 @@ def main() -> None:
             results["create_seconds"] = _create_objects(server.url, args.objects)
             print("created", args.objects, "in", round(results["create_seconds"], 1), "s", flush=True)
             clients = ["clinops_async iter_artifacts", "clinops_async list_artifacts", "obstore list", "s3fs find"]
-            for client in clients:
-                python = sys.executable if client.startswith("clinops") else str(PEER_PYTHON)
-                spec = {"kind": "list", "client": client, "endpoint": server.url}
-                results[client] = _run(spec, python)
-                print(client, results[client], flush=True)
+            for _round in range(args.rounds):  # clients take turns here too
+                for client in clients:
+                    python = sys.executable if client.startswith("clinops") else str(PEER_PYTHON)
+                    spec = {"kind": "list", "client": client, "endpoint": server.url}
+                    results.setdefault(client, []).append(_run(spec, python))
+                    print(client, results[client][-1], flush=True)
     finally:
         server.stop()
     out = HERE / ".work" / f"streaming-{'-'.join(sorted({'big', 'list'} - set(args.skip)))}.json"

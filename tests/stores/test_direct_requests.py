@@ -1,6 +1,6 @@
-"""A plain S3 copy goes as one CopyObject outside botocore's request pipeline (``direct_copy``):
-signed so that a server which checks signatures takes it, with the store's headers, and handed to
-botocore whenever it is not a clean success."""
+"""Plain S3 copies and listing pages outside botocore's request pipeline (``_stores/s3/direct``):
+signed so that a server which checks signatures takes them, with the store's headers, equal to
+what botocore returns, and handed to botocore whenever they are not a clean success."""
 
 from __future__ import annotations
 
