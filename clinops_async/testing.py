@@ -222,6 +222,10 @@ def start_seaweedfs(timeout: float = 60.0, *, identity: tuple[str, str] | None =
     collection with volumes of its own, so the volume limit is raised (and the volume size lowered)
     for test suites that make a bucket per test.
     """
+    if identity is not None and not (
+        isinstance(identity, tuple) and len(identity) == 2 and all(isinstance(v, str) and v for v in identity)
+    ):
+        raise ValueError("identity must be an (access key, secret) pair of non-empty strings")
     workdir = tempfile.TemporaryDirectory(prefix="clinops-seaweedfs-")
     port = free_port()
     args = [_weed_binary(), "mini", f"-dir={workdir.name}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

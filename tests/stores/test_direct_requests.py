@@ -19,6 +19,7 @@ from clinops_async import (
     AsyncS3PipelineStore,
     BucketNotFoundError,
 )
+from clinops_async._stores.s3.direct import takes_direct_requests
 from clinops_async._stores.s3.direct_copy import DirectCopier
 from clinops_async._stores.s3.direct_list import DirectLister
 from clinops_async.testing import start_seaweedfs
@@ -56,7 +57,7 @@ def checked_store(server: Server, **options: Any) -> AsyncS3PipelineStore:
 
 
 def copier(store: AsyncS3PipelineStore) -> DirectCopier:
-    direct = store._backend._direct_copier  # type: ignore[attr-defined]
+    direct = store._backend.direct_copier  # type: ignore[attr-defined]
     assert isinstance(direct, DirectCopier)
     return direct
 
@@ -163,7 +164,7 @@ async def test_the_endpoint_and_scope_are_those_of_botocores_first_copy(
     async with AsyncS3PipelineStore(bucket, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s",
                                     **options) as store:
         answer_copies_locally(store, sent)
-        direct = store._backend.direct_copier()  # type: ignore[attr-defined]
+        direct = store._backend.direct_copier  # type: ignore[attr-defined]
         assert direct is not None and not direct.ready
         await store.copy("folder/a b", "other/é+c")
         assert sent == [base + "other/%C3%A9%2Bc.parquet"]
@@ -171,9 +172,14 @@ async def test_the_endpoint_and_scope_are_those_of_botocores_first_copy(
     assert (direct._scope.base_url, direct._scope.region, direct._scope.service) == (base, region, "s3")
 
 
-@pytest.mark.parametrize("bucket", ["analytics--use1-az4--x-s3", "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"])
-async def test_buckets_that_sign_otherwise_go_through_botocore(bucket: str) -> None:
-    assert DirectCopier.for_bucket(object(), bucket, encryption={}, requester_pays=False) is None  # type: ignore[arg-type]
+async def test_buckets_that_sign_otherwise_go_through_botocore() -> None:
+    # An open client (presigning and this check are local: no server needs to listen).
+    async with AsyncS3PipelineStore("clinical-eu", region="eu-west-1", aws_access_key_id="AKIDEXAMPLE",
+                                    aws_secret_access_key="s") as store:
+        client = store._backend.client  # type: ignore[attr-defined]
+        assert takes_direct_requests(client, "clinical-eu")
+        for bucket in ("analytics--use1-az4--x-s3", "arn:aws:s3:us-east-1:123456789012:accesspoint/ap"):
+            assert not takes_direct_requests(client, bucket)
 
 
 async def test_a_source_bucket_gone_is_named_not_the_destination(moto: Server) -> None:
@@ -223,7 +229,7 @@ async def test_direct_copies_sign_with_credentials_refreshed_as_botocore_refresh
 
 
 def lister(store: AsyncS3PipelineStore) -> DirectLister:
-    direct = store._backend._direct_lister  # type: ignore[attr-defined]
+    direct = store._backend.direct_lister  # type: ignore[attr-defined]
     assert isinstance(direct, DirectLister)
     return direct
 
@@ -254,3 +260,9 @@ async def test_direct_listing_pages_equal_botocores(server_name: str, request: p
     by_botocore = sorted((o["Key"].removesuffix(".parquet"), o["Size"], o["ETag"], o["LastModified"]) for o in listed)
     assert sorted(again) == sorted(first) == by_botocore
     assert len(by_botocore) == 7
+
+
+@pytest.mark.parametrize("identity", [("only-a-key",), ("key", ""), ["key", "secret"], ("key", 7)])
+def test_a_malformed_identity_is_refused_before_a_server_starts(identity: Any) -> None:
+    with pytest.raises(ValueError, match="access key, secret"):
+        start_seaweedfs(identity=identity)

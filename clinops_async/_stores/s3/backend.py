@@ -22,7 +22,8 @@ from ..._exceptions import (
 from ..backend import Backend, MultipartUpload, ObjectChangedError, ObjectMeta, ObjectPage, PutRequest, changed_error
 from . import copy as _copy
 from .bodies import BufferBody, read_body, read_body_into, total_size, whole_object_crc
-from .direct_copy import DirectCopier
+from .direct import direct_headers, takes_direct_requests
+from .direct_copy import DirectCopier, encryption_headers
 from .direct_list import DirectLister
 from .errors import error_code, translate
 
@@ -76,9 +77,10 @@ class S3Backend(Backend):
         self._client: S3Client | None = None
         self._exit_stack: AsyncExitStack | None = None
         self._bucket_seen = False
-        self._direct_copier: DirectCopier | None = None
-        self._direct_lister: DirectLister | None = None
-        self._direct_known = False
+        #: Copies and listing pages outside botocore's pipeline (:mod:`.direct`); None where they
+        #: must all go through botocore, and while the client is closed.
+        self.direct_copier: DirectCopier | None = None
+        self.direct_lister: DirectLister | None = None
 
     def __repr__(self) -> str:
         return f"<S3 bucket={self.bucket!r} region={self.region!r}>"
@@ -124,9 +126,13 @@ class S3Backend(Backend):
         _no_expect_continue(self.client)
         if self.requester_pays:
             self.client.meta.events.register("before-parameter-build.s3", _requester_pays)
+        if takes_direct_requests(self.client, self.bucket):
+            headers = direct_headers(self.requester_pays)
+            self.direct_copier = DirectCopier(self.client, headers | encryption_headers(self.encryption_args()))
+            self.direct_lister = DirectLister(self.client, headers)
 
     async def aclose(self) -> None:
-        self._direct_copier, self._direct_lister, self._direct_known = None, None, False
+        self.direct_copier = self.direct_lister = None
         if self._exit_stack is not None:
             stack, self._exit_stack = self._exit_stack, None
             await stack.aclose()
@@ -152,26 +158,6 @@ class S3Backend(Backend):
         )
 
     bounded = _bounded
-
-    def direct_copier(self) -> DirectCopier | None:
-        """The one-request copier outside botocore's pipeline for this bucket, or None (see
-        :mod:`.direct`); made once per open client."""
-        if not self._direct_known:
-            self._make_direct()
-        return self._direct_copier
-
-    def direct_lister(self) -> DirectLister | None:
-        """The listing pages outside botocore's pipeline for this bucket, or None (see :mod:`.direct`)."""
-        if not self._direct_known:
-            self._make_direct()
-        return self._direct_lister
-
-    def _make_direct(self) -> None:
-        self._direct_copier = DirectCopier.for_bucket(
-            self.client, self.bucket, encryption=self.encryption_args(), requester_pays=self.requester_pays
-        )
-        self._direct_lister = DirectLister.for_bucket(self.client, self.bucket, requester_pays=self.requester_pays)
-        self._direct_known = True
 
     def encryption_args(self) -> dict[str, Any]:
         """The server-side encryption every new object of this store asks for."""
@@ -343,7 +329,7 @@ class S3Backend(Backend):
         self._bucket_seen = True
 
     async def list_page(self, prefix: str, token: str | None) -> ObjectPage:
-        lister = self.direct_lister()
+        lister = self.direct_lister
         if lister is not None and lister.ready:
             direct = await self._bounded(self.uri(prefix), 0, lister.list_page(prefix, token, self.list_page_size))
             if direct is not None:

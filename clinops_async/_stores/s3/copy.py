@@ -63,7 +63,7 @@ class S3Copier(Protocol):
 
     async def abort_upload(self, key: str, upload_id: str) -> None: ...
 
-    def direct_copier(self) -> DirectCopier | None: ...
+    direct_copier: DirectCopier | None
 
 
 def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
@@ -92,7 +92,7 @@ async def copy_whole(backend: S3Copier, request: WholeCopyRequest, retry_config:
 
 
 async def _copy_current(backend: S3Copier, request: WholeCopyRequest) -> None:
-    direct = backend.direct_copier()
+    direct = backend.direct_copier
     if direct is not None and direct.ready and await backend.bounded(
         request.uri, S3_MAX_COPY_OBJECT, direct.copy(request)
     ):

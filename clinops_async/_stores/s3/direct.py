@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from types_aiobotocore_s3.client import S3Client
 
-__all__ = ["DirectRequests", "Scope", "takes_direct_requests"]
+__all__ = ["DirectRequests", "Scope", "direct_headers", "takes_direct_requests", "without_query"]
 
 #: How many URLs of botocore's requests are remembered while the scope is not yet known.
 _SEEN_LIMIT = 256
@@ -54,6 +54,16 @@ def takes_direct_requests(client: Any, bucket: str) -> bool:
     endpoint = getattr(client, "_endpoint", None)
     return (getattr(signer, "_credentials", None) is not None
             and getattr(getattr(endpoint, "http_session", None), "send", None) is not None)
+
+
+def direct_headers(requester_pays: bool) -> dict[str, str]:
+    """The headers every direct request of a store carries."""
+    from ..._version import __version__
+
+    headers = {"User-Agent": f"clinops-async/{__version__} (direct)"}
+    if requester_pays:
+        headers["x-amz-request-payer"] = "requester"
+    return headers
 
 
 class DirectRequests:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .direct import DirectRequests, takes_direct_requests
+from .direct import DirectRequests
 
 if TYPE_CHECKING:
-    from types_aiobotocore_s3.client import S3Client
-
     from ..backend import WholeCopyRequest
 
-__all__ = ["DirectCopier"]
+__all__ = ["DirectCopier", "encryption_headers"]
 
 logger = logging.getLogger("clinops_async")
 
@@ -32,17 +30,6 @@ class DirectCopier(DirectRequests):
     """CopyObject requests for one bucket of one client, outside botocore's request pipeline."""
 
     operation = "CopyObject"
-
-    @classmethod
-    def for_bucket(
-        cls, client: S3Client, bucket: str, *, encryption: dict[str, Any], requester_pays: bool
-    ) -> DirectCopier | None:
-        """A copier for ``bucket``, or None where every copy must go through botocore."""
-        if not takes_direct_requests(client, bucket):
-            return None
-        return cls(client, direct_headers(requester_pays) | {
-            _ENCRYPTION_HEADERS[name]: str(value) for name, value in encryption.items()
-        })
 
     def learn(self, key: str) -> None:
         """botocore has just copied to ``key``: take its endpoint and scope, once."""
@@ -81,11 +68,7 @@ class DirectCopier(DirectRequests):
         return True
 
 
-def direct_headers(requester_pays: bool) -> dict[str, str]:
-    """The headers every direct request of a store carries."""
-    from ..._version import __version__
 
-    headers = {"User-Agent": f"clinops-async/{__version__} (direct)"}
-    if requester_pays:
-        headers["x-amz-request-payer"] = "requester"
-    return headers
+def encryption_headers(encryption: dict[str, Any]) -> dict[str, str]:
+    """The CopyObject headers of the store's encryption arguments (``encryption_args``)."""
+    return {_ENCRYPTION_HEADERS[name]: str(value) for name, value in encryption.items()}

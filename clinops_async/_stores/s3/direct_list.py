@@ -12,17 +12,12 @@ return the same keys; anything unexpected in the answer sends the page through b
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus
 from xml.etree import ElementTree
 
 from ..._aws import parse_timestamp
 from ..backend import ObjectMeta, ObjectPage
-from .direct import DirectRequests, takes_direct_requests, without_query
-from .direct_copy import direct_headers
-
-if TYPE_CHECKING:
-    from types_aiobotocore_s3.client import S3Client
+from .direct import DirectRequests, without_query
 
 __all__ = ["DirectLister"]
 
@@ -33,11 +28,6 @@ class DirectLister(DirectRequests):
     """ListObjectsV2 pages for one bucket of one client, outside botocore's request pipeline."""
 
     operation = "ListObjectsV2"
-
-    @classmethod
-    def for_bucket(cls, client: S3Client, bucket: str, *, requester_pays: bool) -> DirectLister | None:
-        """A lister for ``bucket``, or None where every page must come through botocore."""
-        return cls(client, direct_headers(requester_pays)) if takes_direct_requests(client, bucket) else None
 
     def learn(self) -> None:
         """botocore has just listed a page of the bucket: take its endpoint and scope, once."""
